@@ -1,0 +1,74 @@
+// The loaded, validated form of a rule file (../shared/spec/rules-v1.md).
+// Produced only by load_rules(); everything here is already checked, so the
+// milter never has to re-validate.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quotamilter::rules {
+
+enum class Track { sender, sender_domain, sasl_user, client_ip, client_net, recipient, recipient_domain, policy, header };
+enum class Unit { messages, recipients, bytes };
+enum class Verdict { tempfail, reject, quarantine, discard, tag };
+enum class Mode { enforce, monitor };
+
+std::string_view to_string(Track);
+std::string_view to_string(Unit);
+std::string_view to_string(Verdict);
+std::string_view to_string(Mode);
+
+// Optional overrides of the SMTP reply; unset parts take the verdict's default
+// (451 4.7.1 for tempfail, 550 5.7.1 for reject).
+struct ReplySpec {
+    std::optional<std::string> code;   // "451", "550", ...
+    std::optional<std::string> xcode;  // "4.7.1", ...
+    std::optional<std::string> text;   // template with {policy} {track} {key} {count} {limit} {window} {retry_after}
+};
+
+struct Quota {
+    Track track = Track::sender;
+    std::string header_name;           // only for Track::header ("from" for "header:From"), lower case
+    int prefix_v4 = 24;                // only for Track::client_net
+    int prefix_v6 = 64;
+    Unit unit = Unit::messages;
+    std::uint64_t limit = 0;           // > 0
+    std::chrono::seconds window{0};    // 1 s .. 31 d
+    Verdict verdict = Verdict::tempfail;
+    ReplySpec reply;
+    std::string description;
+
+    // "sender", "client_net", "header:from": the track as it appears in keys and logs
+    std::string track_label() const;
+};
+
+class PolicyMatch;  // defined in rules/match.h: the compiled match lists
+
+struct Policy {
+    std::string name;
+    int priority = 100;
+    std::size_t file_order = 0;        // position in the file, breaks priority ties
+    Mode mode = Mode::enforce;
+    bool exempt = false;
+    std::vector<Quota> quotas;
+    std::optional<Verdict> verdict;    // content rule (issue 8); unset for quota/exempt policies
+    ReplySpec reply;                   // with `verdict`
+    std::string description;
+    std::shared_ptr<const PolicyMatch> match;  // never null after loading
+};
+
+struct RuleSet {
+    std::string source;                // file the rules came from
+    std::string description;
+    std::vector<Policy> policies;      // sorted: priority, then file order
+
+    bool needs_body() const;           // some quota counts bytes
+    bool needs_headers() const;        // some policy looks at headers (issue 8)
+};
+
+}  // namespace quotamilter::rules
