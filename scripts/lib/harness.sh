@@ -1,0 +1,390 @@
+# shellcheck shell=bash
+# A private, throw-away mail system on loopback: redis-server, smtp-sink,
+# Postfix instances and quotamilter, each on a free port, all under one temp
+# directory, all stopped by PID (and `postfix -c DIR stop`) when the calling
+# script exits, fails or is interrupted. Nothing here uses system services or
+# fixed ports, so several harnesses (and several Postfix instances inside one
+# harness) run side by side.
+#
+# Use:   source scripts/lib/harness.sh
+#        qm_harness_init                    # temp dir + exit trap
+#        qm_start_redis          REDIS      # sets REDIS_PORT, REDIS_PID
+#        qm_start_sink           SINK       # sets SINK_PORT
+#        qm_start_quotamilter    QM RULES "redis://127.0.0.1:$REDIS_PORT/0"
+#        qm_start_postfix        PF "inet:127.0.0.1:$QM_PORT" "$SINK_PORT"
+#                                           # sets PF_PORT, PF_DIR, PF_LOG
+# Each start function takes a NAME and exports NAME_* variables, so a second
+# instance is just another name (QM2, PF2, ...).
+# Needs root (Postfix), postfix, smtp-sink, redis-server, redis-cli, ss, python3.
+
+QM_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+QM_PYTHON="${QM_PYTHON:-/usr/bin/python3}"
+[ -x "$QM_PYTHON" ] || QM_PYTHON=python3
+
+# ---------------------------------------------------------------- bookkeeping
+QM_CLEANUP=()        # commands run in reverse order at exit
+QM_TMP=""
+
+qm_log() { printf '[harness %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+qm_die() { printf '[harness] FATAL: %s\n' "$*" >&2; exit 1; }
+
+qm_harness_init() {
+  [ "$(id -u)" -eq 0 ] || qm_die "needs root (a private Postfix instance runs as root)"
+  QM_TMP="$(mktemp -d "${TMPDIR:-/tmp}/qm-e2e.XXXXXX")"
+  chmod 755 "$QM_TMP"   # the postfix user must reach data dirs and sockets below
+  trap 'qm_harness_cleanup' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+qm_on_exit() { QM_CLEANUP+=("$*"); }
+
+qm_harness_cleanup() {
+  local status=$?
+  set +e
+  local i
+  for ((i = ${#QM_CLEANUP[@]} - 1; i >= 0; i--)); do
+    eval "${QM_CLEANUP[$i]}" >/dev/null 2>&1
+  done
+  if [ -n "$QM_TMP" ] && [ -d "$QM_TMP" ]; then
+    if [ "$status" -ne 0 ] || [ "${QM_KEEP_TMP:-0}" = 1 ]; then
+      qm_log "kept $QM_TMP for inspection (logs: */maillog, *.log)"
+    else
+      rm -rf "$QM_TMP"
+    fi
+  fi
+  return "$status"
+}
+
+# Stops one process we started: TERM (and CONT, in case a test SIGSTOPped
+# it), up to 5 s, then KILL. Never touches anything we did not start.
+qm_stop_pid() {
+  local pid="$1" i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  kill -CONT "$pid" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+# ---------------------------------------------------------------- ports
+# A free loopback TCP port below the kernel's ephemeral range (so outgoing
+# connections cannot take it meanwhile), never 25 or 6379, bind-tested, and
+# not handed out twice by this harness.
+QM_PORTS_GIVEN=" "
+qm_free_port() {
+  local port tries
+  for ((tries = 0; tries < 200; tries++)); do
+    port=$((20000 + RANDOM % 12000))
+    case "$QM_PORTS_GIVEN" in *" $port "*) continue ;; esac
+    if "$QM_PYTHON" - "$port" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+EOF
+    then
+      QM_PORTS_GIVEN+="$port "
+      echo "$port"
+      return 0
+    fi
+  done
+  qm_die "no free loopback port found"
+}
+
+# Waits until something listens on 127.0.0.1:PORT (checked with ss, so no
+# stray connection reaches the service). Fails after TIMEOUT seconds or when
+# PID (if given) dies.
+qm_wait_listening() {
+  local port="$1" timeout="${2:-10}" pid="${3:-}" i
+  for ((i = 0; i < timeout * 10; i++)); do
+    if ss -Hltn "sport = :$port" 2>/dev/null | grep -q "127.0.0.1:$port"; then
+      return 0
+    fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      return 1
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# Waits until FILE contains a line matching the extended regex; prints nothing.
+qm_wait_for_line() {
+  local file="$1" regex="$2" timeout="${3:-10}" i
+  for ((i = 0; i < timeout * 10; i++)); do
+    grep -Eq -- "$regex" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Waits until FILE has at least N lines matching the regex.
+qm_wait_for_count() {
+  local file="$1" regex="$2" want="$3" timeout="${4:-20}" i n
+  for ((i = 0; i < timeout * 10; i++)); do
+    n=$(grep -Ec -- "$regex" "$file" 2>/dev/null || true)
+    [ "${n:-0}" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- redis
+# qm_start_redis NAME  ->  NAME_PORT NAME_PID NAME_DIR
+qm_start_redis() {
+  local name="$1" port dir pid try
+  dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
+  mkdir -p "$dir"
+  for try in 1 2 3; do
+    port=$(qm_free_port)
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes &
+    pid=$!
+    if qm_wait_listening "$port" 10 "$pid" &&
+       [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
+      qm_on_exit "qm_stop_pid $pid"
+      printf -v "${name}_PORT" '%s' "$port"
+      printf -v "${name}_PID" '%s' "$pid"
+      printf -v "${name}_DIR" '%s' "$dir"
+      qm_log "redis-server $name on 127.0.0.1:$port (pid $pid)"
+      return 0
+    fi
+    qm_stop_pid "$pid"
+  done
+  qm_die "redis-server $name did not start (see $dir/redis.log)"
+}
+
+# Restarts a stopped/killed redis NAME on its old port (same flags).
+qm_restart_redis() {
+  local name="$1" port_var="${1}_PORT" dir_var="${1}_DIR" pid
+  local port="${!port_var}" dir="${!dir_var}"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes &
+  pid=$!
+  qm_wait_listening "$port" 10 "$pid" || qm_die "redis-server $name did not restart on $port"
+  qm_on_exit "qm_stop_pid $pid"
+  printf -v "${name}_PID" '%s' "$pid"
+  qm_log "redis-server $name restarted on 127.0.0.1:$port (pid $pid)"
+}
+
+# ---------------------------------------------------------------- smtp-sink
+# qm_start_sink NAME  ->  NAME_PORT NAME_PID
+# Accepts every message (Postfix delivers here); its greeting name differs from
+# every Postfix myhostname, else Postfix refuses to deliver ("loops back to myself").
+qm_start_sink() {
+  local name="$1" port pid try dir
+  dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
+  mkdir -p "$dir"
+  for try in 1 2 3; do
+    port=$(qm_free_port)
+    smtp-sink -u postfix -h "sink-$port.invalid" "127.0.0.1:$port" 256 \
+      >"$dir/sink.log" 2>&1 &
+    pid=$!
+    if qm_wait_listening "$port" 10 "$pid"; then
+      qm_on_exit "qm_stop_pid $pid"
+      printf -v "${name}_PORT" '%s' "$port"
+      printf -v "${name}_PID" '%s' "$pid"
+      qm_log "smtp-sink $name on 127.0.0.1:$port (pid $pid)"
+      return 0
+    fi
+    qm_stop_pid "$pid"
+  done
+  qm_die "smtp-sink $name did not start"
+}
+
+# ---------------------------------------------------------------- quotamilter
+# qm_start_quotamilter NAME RULES REDIS_URL [extra serve args...]
+#   -> NAME_PORT NAME_PID NAME_LOG NAME_SOCKET (libmilter syntax)
+#      NAME_POSTFIX (the same socket in Postfix's syntax)
+# QUOTAMILTER must name the binary.
+qm_start_quotamilter() {
+  local name="$1" rules="$2" redis_url="$3"
+  shift 3
+  local port pid log try
+  [ -x "${QUOTAMILTER:-}" ] || qm_die "QUOTAMILTER is not set to an executable (got '${QUOTAMILTER:-}')"
+  log="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z').log"
+  for try in 1 2 3; do
+    port=$(qm_free_port)
+    "$QUOTAMILTER" serve --socket "inet:$port@127.0.0.1" --rules "$rules" \
+      --redis "$redis_url" "$@" >>"$log" 2>&1 &
+    pid=$!
+    if qm_wait_listening "$port" 15 "$pid"; then
+      qm_on_exit "qm_stop_pid $pid"
+      printf -v "${name}_PORT" '%s' "$port"
+      printf -v "${name}_PID" '%s' "$pid"
+      printf -v "${name}_LOG" '%s' "$log"
+      printf -v "${name}_SOCKET" '%s' "inet:$port@127.0.0.1"
+      printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$port"
+      qm_log "quotamilter $name on 127.0.0.1:$port (pid $pid, log $log)"
+      return 0
+    fi
+    qm_stop_pid "$pid"
+  done
+  echo "---- $log" >&2
+  tail -n 20 "$log" >&2 || true
+  qm_die "quotamilter $name did not start listening"
+}
+
+# ---------------------------------------------------------------- postfix
+# qm_start_postfix NAME MILTER SINK_PORT [extra main.cf lines...]
+#   MILTER: Postfix milter spec (inet:127.0.0.1:PORT, unix:/path) or "" for none.
+#   -> NAME_PORT (smtpd), NAME_DIR (config dir), NAME_LOG (maillog), NAME_BASE
+# Layout: BASE/{conf,queue,data} as sibling folders; everything delivered
+# (local and remote) goes to smtp-sink on SINK_PORT.
+qm_start_postfix() {
+  local name="$1" milter="$2" sink_port="$3"
+  shift 3
+  local base conf queue data port lower
+  lower="$(echo "$name" | tr 'A-Z' 'a-z')"
+  base="$QM_TMP/postfix-$lower"
+  conf="$base/conf" queue="$base/queue" data="$base/data"
+  mkdir -p "$conf" "$queue" "$data"
+  chown root:root "$queue" && chmod 755 "$queue"
+  chown postfix "$data" && chmod 700 "$data"
+  port=$(qm_free_port)
+
+  cat >"$conf/main.cf" <<EOF
+# Private test instance "$name", written by scripts/lib/harness.sh.
+compatibility_level = 3.6
+config_directory = $conf
+queue_directory = $queue
+data_directory = $data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = qm-$lower-$port.test.invalid
+mydomain = test.invalid
+myorigin = \$myhostname
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination = hudedu.net
+local_recipient_maps =
+local_transport = smtp:[127.0.0.1]:$sink_port
+default_transport = smtp:[127.0.0.1]:$sink_port
+relay_transport = smtp:[127.0.0.1]:$sink_port
+smtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+smtpd_banner = \$myhostname ESMTP
+in_flow_delay = 0s
+smtpd_error_sleep_time = 0s
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 1000
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+default_process_limit = 100
+maillog_file = $base/maillog
+maillog_file_prefixes = $base
+alias_maps =
+alias_database =
+biff = no
+smtputf8_enable = no
+# queue_run_delay short so a deferred delivery retries within a test
+queue_run_delay = 5s
+minimal_backoff_time = 5s
+smtpd_milters = $milter
+milter_default_action = tempfail
+milter_connect_timeout = 5s
+milter_command_timeout = 10s
+milter_content_timeout = 30s
+EOF
+  local line
+  for line in "$@"; do printf '%s\n' "$line" >>"$conf/main.cf"; done
+
+  # chroot "n" everywhere: the private queue has no chroot jail.
+  cat >"$conf/master.cf" <<EOF
+127.0.0.1:$port inet n - n - - smtpd
+pickup    unix  n - n 60   1 pickup
+cleanup   unix  n - n -    0 cleanup
+qmgr      unix  n - n 300  1 qmgr
+rewrite   unix  - - n -    - trivial-rewrite
+bounce    unix  - - n -    0 bounce
+defer     unix  - - n -    0 bounce
+trace     unix  - - n -    0 bounce
+verify    unix  - - n -    1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n -    - proxymap
+smtp      unix  - - n -    - smtp
+relay     unix  - - n -    - smtp
+showq     unix  n - n -    - showq
+error     unix  - - n -    - error
+retry     unix  - - n -    - error
+discard   unix  - - n -    - discard
+local     unix  - n n -    - local
+anvil     unix  - - n -    1 anvil
+scache    unix  - - n -    1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+  touch "$base/maillog"
+
+  if ! postfix -c "$conf" start >"$base/start.out" 2>&1; then
+    cat "$base/start.out" >&2
+    qm_die "postfix $name did not start"
+  fi
+  qm_on_exit "qm_stop_postfix '$conf' '$queue'"
+  qm_wait_listening "$port" 15 || { cat "$base/start.out" "$base/maillog" >&2; qm_die "postfix $name smtpd not listening on $port"; }
+  printf -v "${name}_PORT" '%s' "$port"
+  printf -v "${name}_DIR" '%s' "$conf"
+  printf -v "${name}_LOG" '%s' "$base/maillog"
+  printf -v "${name}_BASE" '%s' "$base"
+  qm_log "postfix $name on 127.0.0.1:$port (milter '${milter:-none}', log $base/maillog)"
+}
+
+# Changes main.cf parameters of a running instance and reloads it.
+# qm_postfix_set NAME 'param = value'...
+qm_postfix_set() {
+  local name="$1" dir_var="${1}_DIR"
+  shift
+  local conf="${!dir_var}" kv
+  for kv in "$@"; do postconf -c "$conf" -e "$kv"; done
+  postfix -c "$conf" reload >/dev/null 2>&1
+}
+
+qm_stop_postfix() {
+  local conf="$1" queue="$2" pid i
+  pid="$(tr -dc '0-9' <"$queue/pid/master.pid" 2>/dev/null || true)"
+  postfix -c "$conf" stop >/dev/null 2>&1
+  [ -n "$pid" ] || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  postfix -c "$conf" abort >/dev/null 2>&1
+  kill -KILL "$pid" 2>/dev/null
+  return 0
+}
+
+# ---------------------------------------------------------------- fake milter
+# qm_start_fake_milter NAME [--limit N]  ->  NAME_PORT NAME_PID NAME_POSTFIX
+# scripts/lib/fake_milter.py: accepts everything (or a toy in-memory quota);
+# used to prove that the e2e tests fail against a milter that does not enforce.
+qm_start_fake_milter() {
+  local name="$1" port pid try log
+  shift
+  log="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z').log"
+  for try in 1 2 3; do
+    port=$(qm_free_port)
+    "$QM_PYTHON" "$QM_LIB_DIR/fake_milter.py" --port "$port" "$@" >>"$log" 2>&1 &
+    pid=$!
+    if qm_wait_listening "$port" 10 "$pid"; then
+      qm_on_exit "qm_stop_pid $pid"
+      printf -v "${name}_PORT" '%s' "$port"
+      printf -v "${name}_PID" '%s' "$pid"
+      printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$port"
+      qm_log "fake milter $name on 127.0.0.1:$port (pid $pid) $*"
+      return 0
+    fi
+    qm_stop_pid "$pid"
+  done
+  qm_die "fake milter $name did not start"
+}
