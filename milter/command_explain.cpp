@@ -1,12 +1,73 @@
+// quotamilter explain: which policies and quotas apply to a message, and why.
+// Touches no store; the text comes from rules/explain.h.
+#include "milter/cli_args.h"
 #include "milter/commands.h"
+#include "rules/explain.h"
+#include "rules/ip.h"
+#include "rules/load.h"
 
+#include <charconv>
 #include <cstdio>
 
 namespace quotamilter::cli {
 
-int run_explain(const Args&) {
-    std::fputs("quotamilter explain: not implemented yet\n", stderr);
-    return 2;
+namespace {
+constexpr const char* kExplainHelp =
+    "usage: quotamilter explain --rules FILE --sender ADDR [--rcpt ADDR]... [--client IP] [--sasl USER] [--size BYTES]\n"
+    "\n"
+    "Shows, for a message described by the options, every policy in evaluation\n"
+    "order (matched or not, and why), the quotas that apply with their tracked\n"
+    "keys and counters, and where an exempt policy stopped evaluation.\n"
+    "Touches no store. Use --sender '<>' for the null sender.\n"
+    "Exit status: 0 explained, 1 the rule file is invalid, 2 usage error.\n";
+}  // namespace
+
+int run_explain(const Args& args) {
+    const ParsedArgs parsed(args, {"rules", "sender", "rcpt", "client", "sasl", "size"}, {"help"});
+    if (parsed.has("help")) {
+        std::fputs(kExplainHelp, stdout);
+        return 0;
+    }
+    if (!parsed.positional().empty()) throw UsageError("unexpected argument '" + parsed.positional().front() + "'");
+    const auto rules_path = parsed.value("rules");
+    if (!rules_path) throw UsageError("missing --rules FILE");
+    const auto sender = parsed.value("sender");
+    if (!sender) throw UsageError("missing --sender ADDR (use '<>' for the null sender)");
+
+    rules::ExplainInput input;
+    input.sender_as_given = *sender;
+    input.facts.sender = rules::normalize_address(*sender);
+    for (const std::string& recipient : parsed.values("rcpt")) {
+        const rules::Address address = rules::normalize_address(recipient);
+        if (address.null_sender) throw UsageError("--rcpt '" + recipient + "' is not an address");
+        input.recipients_as_given.push_back(recipient);
+        input.facts.recipients.push_back(address);
+    }
+    if (auto client = parsed.value("client")) {
+        if (!rules::parse_ip(*client)) throw UsageError("--client '" + *client + "' is not an IPv4 or IPv6 address");
+        input.facts.client_ip = *client;
+    }
+    if (auto sasl = parsed.value("sasl")) {
+        if (sasl->empty()) throw UsageError("--sasl needs a user name");
+        input.facts.sasl_user = *sasl;
+    }
+    if (auto size = parsed.value("size")) {
+        std::uint64_t bytes = 0;
+        auto [end, ec] = std::from_chars(size->data(), size->data() + size->size(), bytes);
+        if (size->empty() || ec != std::errc() || end != size->data() + size->size()) {
+            throw UsageError("--size '" + *size + "' is not a number of bytes");
+        }
+        input.facts.size = bytes;
+    }
+
+    auto loaded = rules::load_rules_file(*rules_path);
+    if (auto* errors = std::get_if<std::vector<rules::Diagnostic>>(&loaded)) {
+        for (const rules::Diagnostic& diagnostic : *errors) std::fprintf(stderr, "%s\n", diagnostic.str().c_str());
+        return 1;
+    }
+    const std::string text = rules::explain_text(std::get<rules::RuleSet>(loaded), input);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
 }
 
 }  // namespace quotamilter::cli

@@ -1,0 +1,241 @@
+// plan_message / plan_at_mail: which quotas apply, with tracked values and
+// costs. Runs for every RCPT and end of message, so matching uses only the
+// lists compiled at load time (rules/match.h).
+#include "rules/evaluate.h"
+
+#include "rules/ip.h"
+#include "rules/match.h"
+
+#include <algorithm>
+
+namespace quotamilter::rules {
+namespace {
+
+struct SessionFacts {
+    std::optional<IpAddress> ip;
+    std::optional<std::string> sasl_user;  // lower case, unset when empty
+};
+
+SessionFacts session_facts(const MessageFacts& facts) {
+    SessionFacts session;
+    if (facts.client_ip) session.ip = parse_ip(*facts.client_ip);
+    if (facts.sasl_user && !facts.sasl_user->empty()) {
+        std::string lower = *facts.sasl_user;
+        for (char& c : lower) {
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        }
+        session.sasl_user = std::move(lower);
+    }
+    return session;
+}
+
+void append_reason(std::string& reasons, const std::string& reason) {
+    if (reason.empty()) return;
+    if (!reasons.empty()) reasons += "; ";
+    reasons += reason;
+}
+
+// The conditions that do not depend on recipients. Returns false (and the
+// reason) when one fails.
+bool message_conditions_hold(const PolicyMatch& match, const MessageFacts& facts, const SessionFacts& session,
+                             std::string& reasons) {
+    if (match.sender.present) {
+        ListMatch result = match_address_list(match.sender, facts.sender);
+        append_reason(reasons, "sender " + result.reason);
+        if (!result.matched) return false;
+    }
+    if (match.client.present) {
+        ListMatch result = match_ip_list(match.client, session.ip);
+        append_reason(reasons, result.reason);
+        if (!result.matched) return false;
+    }
+    if (match.sasl.present) {
+        ListMatch result = match_sasl_list(match.sasl, session.sasl_user);
+        append_reason(reasons, result.reason);
+        if (!result.matched) return false;
+    }
+    return true;
+}
+
+// Appends the ApplicableQuota entries of one quota. `recipients` are the
+// indices of the recipients this policy applies to.
+void add_quota(MessagePlan& plan, const Policy& policy, const Quota& quota, const MessageFacts& facts,
+               const SessionFacts& session, const std::vector<std::size_t>& recipients) {
+    auto cost_for = [&](std::uint64_t recipient_count) -> std::uint64_t {
+        switch (quota.unit) {
+            case Unit::messages: return 1;
+            case Unit::recipients: return recipient_count;
+            case Unit::bytes: return facts.size;
+        }
+        return 0;
+    };
+    auto add = [&](std::string value, std::uint64_t recipient_count) {
+        plan.quotas.push_back(ApplicableQuota{&policy, &quota, std::move(value), cost_for(recipient_count)});
+    };
+    switch (quota.track) {
+        case Track::sender:
+            add(facts.sender.str(), recipients.size());
+            return;
+        case Track::sender_domain:
+            if (!facts.sender.null_sender && !facts.sender.domain.empty()) add(facts.sender.domain, recipients.size());
+            return;
+        case Track::sasl_user:
+            if (session.sasl_user) add(*session.sasl_user, recipients.size());
+            return;
+        case Track::client_ip:
+            if (session.ip) add(session.ip->str(), recipients.size());
+            return;
+        case Track::client_net:
+            if (session.ip) {
+                const int prefix = session.ip->v6 ? quota.prefix_v6 : quota.prefix_v4;
+                add(IpNetwork{session.ip->masked(prefix), prefix}.str(), recipients.size());
+            }
+            return;
+        case Track::policy:
+            add(policy.name, recipients.size());
+            return;
+        case Track::recipient:
+        case Track::recipient_domain: {
+            // One entry per distinct value, in order of first appearance.
+            std::vector<std::pair<std::string, std::uint64_t>> values;
+            for (std::size_t index : recipients) {
+                const Address& recipient = facts.recipients[index];
+                std::string value = quota.track == Track::recipient ? recipient.str() : recipient.domain;
+                if (value.empty() || recipient.null_sender) continue;
+                auto found = std::find_if(values.begin(), values.end(), [&](const auto& entry) { return entry.first == value; });
+                if (found == values.end()) values.emplace_back(std::move(value), 1);
+                else ++found->second;
+            }
+            for (auto& [value, count] : values) add(std::move(value), count);
+            return;
+        }
+        case Track::header:
+            return;  // header values are not known here yet (content rules, a later issue)
+    }
+}
+
+std::string not_evaluated_reason(const Policy& stopper) {
+    return "not evaluated: exempt policy " + stopper.name + " stopped evaluation";
+}
+
+}  // namespace
+
+MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
+    MessagePlan plan;
+    plan.trace.reserve(rules.policies.size());
+    const SessionFacts session = session_facts(facts);
+    const std::size_t recipient_count = facts.recipients.size();
+    std::vector<char> exempted(recipient_count, 0);          // per recipient: an exempt policy matched it
+    std::vector<const Policy*> exempted_by(recipient_count, nullptr);
+    std::size_t remaining = recipient_count;
+    std::vector<std::size_t> applies_to;
+
+    for (const Policy& policy : rules.policies) {
+        PolicyTrace trace{&policy, false, {}};
+        if (plan.stopped_by) {
+            trace.reason = not_evaluated_reason(*plan.stopped_by);
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
+        const PolicyMatch& match = *policy.match;
+        if (!message_conditions_hold(match, facts, session, trace.reason)) {
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
+
+        applies_to.clear();
+        if (match.recipient.present) {
+            std::string matched_names, skipped;
+            for (std::size_t i = 0; i < recipient_count; ++i) {
+                if (exempted[i]) {
+                    append_reason(skipped, facts.recipients[i].str() + " already exempted by " + exempted_by[i]->name);
+                    continue;
+                }
+                ListMatch result = match_address_list(match.recipient, facts.recipients[i]);
+                if (result.matched) applies_to.push_back(i);
+                append_reason(result.matched ? matched_names : skipped, result.reason);
+            }
+            if (applies_to.empty()) {
+                append_reason(trace.reason, recipient_count == 0
+                                                ? "no recipient yet (recipient " + match.recipient.text + " is decided at RCPT TO)"
+                                                : "no recipient matched: " + skipped);
+                plan.trace.push_back(std::move(trace));
+                continue;
+            }
+            append_reason(trace.reason, "recipient " + matched_names);
+            if (!skipped.empty()) append_reason(trace.reason, "not for " + skipped);
+        } else {
+            for (std::size_t i = 0; i < recipient_count; ++i) {
+                if (!exempted[i]) applies_to.push_back(i);
+            }
+        }
+        if (trace.reason.empty()) trace.reason = "no conditions: matches every message";
+        trace.matched = true;
+
+        if (policy.exempt) {
+            for (std::size_t index : applies_to) {
+                exempted[index] = 1;
+                exempted_by[index] = &policy;
+                --remaining;
+            }
+            // Without a recipient list the exemption covers the whole message.
+            if (!match.recipient.present || remaining == 0) plan.stopped_by = &policy;
+        } else {
+            for (const Quota& quota : policy.quotas) add_quota(plan, policy, quota, facts, session, applies_to);
+        }
+        plan.trace.push_back(std::move(trace));
+    }
+    return plan;
+}
+
+MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts) {
+    MessagePlan plan;
+    plan.trace.reserve(rules.policies.size());
+    const SessionFacts session = session_facts(facts);
+    const Policy* recipient_exempt = nullptr;  // an exempt policy that may still exempt recipients
+    const std::vector<std::size_t> no_recipients;
+
+    for (const Policy& policy : rules.policies) {
+        PolicyTrace trace{&policy, false, {}};
+        if (plan.stopped_by) {
+            trace.reason = not_evaluated_reason(*plan.stopped_by);
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
+        if (recipient_exempt) {
+            trace.reason = "not checked at MAIL FROM: exempt policy " + recipient_exempt->name +
+                           " may exempt recipients (decided at RCPT TO)";
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
+        const PolicyMatch& match = *policy.match;
+        if (!message_conditions_hold(match, facts, session, trace.reason)) {
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
+        if (match.recipient.present) {
+            append_reason(trace.reason, "depends on recipients " + match.recipient.text + ": decided at RCPT TO");
+            if (policy.exempt) recipient_exempt = &policy;
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
+        if (trace.reason.empty()) trace.reason = "no conditions: matches every message";
+        trace.matched = true;
+        if (policy.exempt) {
+            plan.stopped_by = &policy;
+        } else {
+            for (const Quota& quota : policy.quotas) {
+                // Only what is known before any RCPT: no recipient counts, no recipient keys.
+                if (quota.unit == Unit::recipients || quota.track == Track::recipient ||
+                    quota.track == Track::recipient_domain) {
+                    continue;
+                }
+                add_quota(plan, policy, quota, facts, session, no_recipients);
+            }
+        }
+        plan.trace.push_back(std::move(trace));
+    }
+    return plan;
+}
+
+}  // namespace quotamilter::rules

@@ -1,0 +1,154 @@
+#include "rules/explain.h"
+
+#include "rules/match.h"
+#include "rules/units.h"
+
+#include <fmt/format.h>
+
+namespace quotamilter::rules {
+namespace {
+
+std::string format_bytes(std::uint64_t bytes) {
+    static constexpr struct { std::uint64_t factor; const char* suffix; } kUnits[] = {
+        {1ULL << 40, "TiB"}, {1000ULL * 1000 * 1000 * 1000, "TB"}, {1ULL << 30, "GiB"}, {1000ULL * 1000 * 1000, "GB"},
+        {1ULL << 20, "MiB"}, {1000ULL * 1000, "MB"}, {1ULL << 10, "KiB"}, {1000ULL, "KB"}};
+    for (const auto& unit : kUnits) {
+        if (bytes >= unit.factor && bytes % unit.factor == 0) return fmt::format("{}{}", bytes / unit.factor, unit.suffix);
+    }
+    return fmt::format("{} bytes", bytes);
+}
+
+std::string why_absent(const Quota& quota, const MessageFacts& facts) {
+    switch (quota.track) {
+        case Track::sender_domain: return "the sender has no domain";
+        case Track::sasl_user: return "not authenticated (no --sasl)";
+        case Track::client_ip:
+        case Track::client_net: return "client address unknown (no --client)";
+        case Track::recipient:
+        case Track::recipient_domain:
+            return facts.recipients.empty() ? "no recipients given (--rcpt)" : "no matched recipient has a value";
+        case Track::header: return "header values are not known to explain";
+        default: return "no value";
+    }
+}
+
+std::string reply_summary(const Quota& quota) {
+    if (quota.verdict != Verdict::tempfail && quota.verdict != Verdict::reject) return std::string(to_string(quota.verdict));
+    const bool temp = quota.verdict == Verdict::tempfail;
+    return fmt::format("{} ({} {})", to_string(quota.verdict), quota.reply.code.value_or(temp ? "451" : "550"),
+                       quota.reply.xcode.value_or(temp ? "4.7.1" : "5.7.1"));
+}
+
+}  // namespace
+
+std::string counter_identity(const Policy& policy, const Quota& quota) {
+    return fmt::format("{}/{}/{}/{}s", policy.name, quota.track_label(), to_string(quota.unit), quota.window.count());
+}
+
+std::string describe_limit(const Quota& quota) {
+    const std::string amount = quota.unit == Unit::bytes ? format_bytes(quota.limit)
+                                                         : fmt::format("{} {}", quota.limit, to_string(quota.unit));
+    return fmt::format("{} per {}", amount, format_duration(quota.window));
+}
+
+std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
+    const MessageFacts& facts = input.facts;
+    const MessagePlan plan = plan_message(rules, facts);
+    std::string out;
+    auto line = [&out](const std::string& text) {
+        out += text;
+        out += '\n';
+    };
+
+    line(fmt::format("rules: {} ({} {})", rules.source, rules.policies.size(), rules.policies.size() == 1 ? "policy" : "policies"));
+    if (!rules.description.empty()) line("  " + rules.description);
+    std::string sender = facts.sender.str();
+    if (!input.sender_as_given.empty() && input.sender_as_given != sender) sender += " (given as " + input.sender_as_given + ")";
+    line("sender: " + sender);
+    if (facts.recipients.empty()) {
+        line("recipients: none given (policies with a recipient list cannot match; add --rcpt)");
+    } else {
+        for (std::size_t i = 0; i < facts.recipients.size(); ++i) {
+            std::string text = facts.recipients[i].str();
+            if (i < input.recipients_as_given.size() && input.recipients_as_given[i] != text) {
+                text += " (given as " + input.recipients_as_given[i] + ")";
+            }
+            line("recipient: " + text);
+        }
+    }
+    line("client: " + facts.client_ip.value_or("unknown (no --client)"));
+    line("sasl user: " + (facts.sasl_user ? *facts.sasl_user : std::string("none (not authenticated)")));
+    if (facts.size) line(fmt::format("size: {} bytes", facts.size));
+    line("");
+    line("policies in evaluation order (priority, then file order):");
+
+    std::size_t number = 0;
+    for (const PolicyTrace& trace : plan.trace) {
+        const Policy& policy = *trace.policy;
+        ++number;
+        std::string header = fmt::format("{}. {} (priority {}", number, policy.name, policy.priority);
+        if (policy.exempt) header += ", exempt";
+        if (policy.mode == Mode::monitor) header += ", mode monitor";
+        header += ")";
+        line(header);
+        if (!policy.description.empty()) line("   description: " + policy.description);
+        line(std::string(trace.matched ? "   MATCHED: " : "   not matched: ") + trace.reason);
+        if (!trace.matched) continue;
+        if (policy.exempt) {
+            if (plan.stopped_by == &policy) {
+                line("   EXEMPT: evaluation stops here; no later policy applies to this message");
+            } else {
+                line("   EXEMPT for the recipients it matched; later policies still apply to the others");
+            }
+            continue;
+        }
+        for (std::size_t q = 0; q < policy.quotas.size(); ++q) {
+            const Quota& quota = policy.quotas[q];
+            line(fmt::format("   quota {}: {}, track {}, verdict {}{}", q + 1, describe_limit(quota), quota.track_label(),
+                             reply_summary(quota), policy.mode == Mode::monitor ? " (monitor: logged, never refused)" : ""));
+            if (!quota.description.empty()) line("      description: " + quota.description);
+            line("      counter: " + counter_identity(policy, quota));
+            bool any = false;
+            for (const ApplicableQuota& applicable : plan.quotas) {
+                if (applicable.quota != &quota) continue;
+                any = true;
+                line(fmt::format("      tracked key: {} (this message costs {})", applicable.tracked_value, applicable.cost));
+            }
+            if (!any) line("      does not apply: " + why_absent(quota, facts));
+        }
+    }
+
+    line("");
+    if (plan.stopped_by) {
+        line(fmt::format("result: {} is exempt through {}: no quota after it applies.", facts.sender.str(),
+                         plan.stopped_by->name));
+    }
+    if (plan.quotas.empty()) {
+        if (!plan.stopped_by) line("result: no quota applies to this message.");
+    } else {
+        line(fmt::format("result: {} {} {}:", plan.quotas.size(), plan.quotas.size() == 1 ? "quota" : "quotas",
+                         plan.stopped_by ? "applied before the exemption" : "apply"));
+        for (const ApplicableQuota& applicable : plan.quotas) {
+            line(fmt::format("  {} key {}: {}, cost {}, {}{}", counter_identity(*applicable.policy, *applicable.quota),
+                             applicable.tracked_value, describe_limit(*applicable.quota), applicable.cost,
+                             reply_summary(*applicable.quota),
+                             applicable.policy->mode == Mode::monitor ? " (monitor)" : ""));
+        }
+    }
+
+    // What can refuse already at MAIL FROM (guarantee 5).
+    MessageFacts at_mail = facts;
+    at_mail.recipients.clear();
+    const MessagePlan early = plan_at_mail(rules, at_mail);
+    if (early.quotas.empty()) {
+        line("at MAIL FROM: no quota can refuse before the recipients are known.");
+    } else {
+        line("at MAIL FROM (before any recipient) these can already refuse:");
+        for (const ApplicableQuota& applicable : early.quotas) {
+            line(fmt::format("  {} key {}", counter_identity(*applicable.policy, *applicable.quota), applicable.tracked_value));
+        }
+    }
+    return out;
+}
+
+}  // namespace quotamilter::rules

@@ -1,0 +1,28 @@
+// The text of `quotamilter explain`: every policy in evaluation order, matched
+// or not and why, the quotas that apply with their tracked keys and counter
+// identities, and where an exempt policy stopped evaluation. Pure: the CLI
+// only prints it.
+#pragma once
+
+#include "rules/evaluate.h"
+
+#include <string>
+
+namespace quotamilter::rules {
+
+struct ExplainInput {
+    std::string sender_as_given;                 // the --sender argument, shown when it differs from the normalised form
+    std::vector<std::string> recipients_as_given;
+    MessageFacts facts;                          // normalised
+};
+
+std::string explain_text(const RuleSet& rules, const ExplainInput& input);
+
+// "user1_ratelimit/sender/messages/1800s": the counter a quota uses, without
+// the tracked value (the store adds its prefix and the value).
+std::string counter_identity(const Policy& policy, const Quota& quota);
+
+// "50 messages per 30m", "500MB per 1d" style summary of a quota's limit.
+std::string describe_limit(const Quota& quota);
+
+}  // namespace quotamilter::rules

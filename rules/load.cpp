@@ -1,0 +1,831 @@
+// Reading and validating rule files. Every problem becomes a Diagnostic at
+// the FILE:LINE:COL of the key or value at fault; validation goes on after an
+// error so that one run of `check` reports everything.
+#include "rules/load.h"
+
+#include "rules/item.h"
+#include "rules/json_tree.h"
+#include "rules/keys.h"
+#include "rules/match.h"
+#include "rules/units.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <tuple>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace quotamilter::rules {
+
+std::string Diagnostic::str() const {
+    if (line <= 0) return file + ": " + message;  // the file as a whole (cannot open it)
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+namespace {
+
+using Kind = JsonValue::Kind;
+
+constexpr std::uint64_t kMaxLimit = (std::uint64_t{1} << 53) - 1;  // exact in Lua/Redis doubles
+constexpr std::int64_t kMaxWindowSeconds = 31 * 86400;
+constexpr std::size_t kMaxReplyText = 900;
+constexpr std::int64_t kMaxPriority = 1000000;
+
+std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+template <typename Keys>
+std::string join(const Keys& keys) {
+    std::string out;
+    for (std::string_view key : keys) {
+        if (!out.empty()) out += ", ";
+        out += key;
+    }
+    return out;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            const char ca = static_cast<char>(std::tolower(static_cast<unsigned char>(a[i - 1])));
+            const char cb = static_cast<char>(std::tolower(static_cast<unsigned char>(b[j - 1])));
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (ca == cb ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+template <typename Keys>
+bool contains(const Keys& keys, std::string_view key) {
+    return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+}
+
+std::optional<Verdict> parse_verdict(std::string_view text) {
+    if (text == "tempfail") return Verdict::tempfail;
+    if (text == "reject") return Verdict::reject;
+    if (text == "quarantine") return Verdict::quarantine;
+    if (text == "discard") return Verdict::discard;
+    if (text == "tag") return Verdict::tag;
+    return std::nullopt;
+}
+
+std::optional<Track> parse_track(std::string_view text) {
+    static constexpr std::pair<std::string_view, Track> kTracks[] = {
+        {"sender", Track::sender},       {"sender_domain", Track::sender_domain},
+        {"sasl_user", Track::sasl_user}, {"client_ip", Track::client_ip},
+        {"client_net", Track::client_net}, {"recipient", Track::recipient},
+        {"recipient_domain", Track::recipient_domain}, {"policy", Track::policy}};
+    for (const auto& [name, track] : kTracks) {
+        if (text == name) return track;
+    }
+    return std::nullopt;
+}
+
+// The policy-list a match list belongs to decides which items make sense.
+enum class ListKind { sender, recipient, client, sasl };
+
+std::string_view list_name(ListKind kind) {
+    switch (kind) {
+        case ListKind::sender: return "sender";
+        case ListKind::recipient: return "recipient";
+        case ListKind::client: return "client";
+        case ListKind::sasl: return "sasl";
+    }
+    return "";
+}
+
+bool item_fits(ListKind list, Item::Kind kind) {
+    switch (kind) {
+        case Item::Kind::any:
+        case Item::Kind::group: return true;
+        case Item::Kind::null_sender: return list == ListKind::sender;
+        case Item::Kind::address:
+        case Item::Kind::domain:
+        case Item::Kind::subdomains: return list != ListKind::client;
+        case Item::Kind::network: return list == ListKind::client;
+        case Item::Kind::name: return list == ListKind::sasl;
+    }
+    return false;
+}
+
+std::string_view expected_items(ListKind list) {
+    switch (list) {
+        case ListKind::sender: return "user@domain, @domain, @.domain, <>, *, %group";
+        case ListKind::recipient: return "user@domain, @domain, @.domain, *, %group";
+        case ListKind::client: return "an IP address, a CIDR network, *, %group";
+        case ListKind::sasl: return "a user name, @domain, @.domain, *, %group";
+    }
+    return "";
+}
+
+struct PositionedItem {
+    Item item;
+    TextPosition position;
+};
+
+struct GroupDefinition {
+    TextPosition position;  // of the key
+    std::vector<PositionedItem> items;
+    bool valid = true;
+};
+
+struct Defaults {
+    std::optional<Verdict> verdict;
+    TextPosition verdict_position;
+    std::optional<Mode> mode;
+    std::optional<std::string> reply;
+    std::optional<std::string> code;
+    TextPosition code_position;
+    std::optional<std::string> xcode;
+    TextPosition xcode_position;
+};
+
+class Loader {
+public:
+    explicit Loader(std::string file) : file_(std::move(file)) {}
+
+    LoadResult load(std::string_view text) {
+        auto parsed = parse_json_with_positions(text);
+        if (auto* syntax = std::get_if<JsonSyntaxError>(&parsed)) {
+            error(syntax->position, "JSON syntax error: " + syntax->message);
+            return finish();
+        }
+        rules_.source = file_;
+        load_top(std::get<JsonValue>(parsed));
+        return finish();
+    }
+
+private:
+    std::string file_;
+    std::vector<Diagnostic> errors_;
+    RuleSet rules_;
+    std::map<std::string, GroupDefinition> groups_;
+    Defaults defaults_;
+
+    void error(TextPosition where, std::string message) {
+        errors_.push_back(Diagnostic{file_, where.line, where.column, std::move(message)});
+    }
+
+    LoadResult finish() {
+        if (errors_.empty()) return std::move(rules_);
+        std::stable_sort(errors_.begin(), errors_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+            return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+        });
+        errors_.erase(std::unique(errors_.begin(), errors_.end(),
+                                  [](const Diagnostic& a, const Diagnostic& b) {
+                                      return a.line == b.line && a.column == b.column && a.message == b.message;
+                                  }),
+                      errors_.end());
+        return std::move(errors_);
+    }
+
+    // ---- generic checks ---------------------------------------------------
+
+    bool expect_kind(const JsonValue& value, Kind kind, std::string_view what) {
+        if (value.kind == kind) return true;
+        JsonValue wanted;
+        wanted.kind = kind;
+        error(value.position, std::string(what) + ": expected " + std::string(wanted.kind_name()) + ", got " +
+                                  std::string(value.kind_name()));
+        return false;
+    }
+
+    // Reports unknown and duplicate keys; returns false for a key to skip.
+    template <typename Keys>
+    bool accept_key(const JsonMember& member, const Keys& known, std::string_view where, std::set<std::string>& seen) {
+        if (!contains(known, member.key)) {
+            std::string message = "unknown key " + quoted(member.key) + " in " + std::string(where);
+            std::string_view best;
+            std::size_t best_distance = 3;
+            for (std::string_view key : known) {
+                const std::size_t distance = edit_distance(member.key, key);
+                if (distance < best_distance) {
+                    best_distance = distance;
+                    best = key;
+                }
+            }
+            if (!best.empty()) message += "; did you mean " + quoted(best) + "?";
+            else message += " (expected one of: " + join(known) + ")";
+            error(member.key_position, message);
+            return false;
+        }
+        if (!seen.insert(member.key).second) {
+            error(member.key_position, "duplicate key " + quoted(member.key) + " in " + std::string(where));
+            return false;
+        }
+        return true;
+    }
+
+    std::optional<std::string> get_string(const JsonValue& value, std::string_view what) {
+        if (!expect_kind(value, Kind::string, what)) return std::nullopt;
+        return value.string;
+    }
+
+    // ---- top level --------------------------------------------------------
+
+    void load_top(const JsonValue& root) {
+        if (!expect_kind(root, Kind::object, "rule file")) return;
+        std::set<std::string> seen;
+        const JsonValue* version = nullptr;
+        const JsonValue* groups = nullptr;
+        const JsonValue* defaults = nullptr;
+        const JsonValue* policies = nullptr;
+        for (const auto& [member, value] : root.members) {
+            if (!accept_key(member, keys::top_level, "the rule file", seen)) continue;
+            if (member.key == "version") version = &value;
+            else if (member.key == "groups") groups = &value;
+            else if (member.key == "defaults") defaults = &value;
+            else if (member.key == "policies") policies = &value;
+            else if (member.key == "description") {
+                if (auto text = get_string(value, "description")) rules_.description = *text;
+            } else if (member.key == "$schema") {
+                get_string(value, "$schema");
+            }
+        }
+        if (!version) {
+            error(root.position, "missing key \"version\" (expected \"version\": 1)");
+        } else if (version->kind != Kind::integer || version->integer != 1) {
+            error(version->position, "version: expected 1 (the only version this quotamilter understands)");
+        }
+        if (groups) load_groups(*groups);
+        if (defaults) load_defaults(*defaults);
+        if (!policies) {
+            error(root.position, "missing key \"policies\" (expected a list of policies, may be empty)");
+        } else {
+            load_policies(*policies);
+        }
+    }
+
+    // ---- groups -----------------------------------------------------------
+
+    void load_groups(const JsonValue& value) {
+        if (!expect_kind(value, Kind::object, "groups")) return;
+        std::set<std::string> seen;
+        for (const auto& [member, list] : value.members) {
+            if (!is_valid_name(member.key)) {
+                error(member.key_position, "invalid group name " + quoted(member.key) + " (expected 1 to 64 of A-Z a-z 0-9 _ . -)");
+                continue;
+            }
+            if (!seen.insert(member.key).second) {
+                error(member.key_position, "duplicate group " + quoted(member.key));
+                continue;
+            }
+            GroupDefinition group;
+            group.position = member.key_position;
+            const std::string what = "group " + quoted(member.key);
+            if (!expect_kind(list, Kind::array, what)) {
+                group.valid = false;
+                groups_[member.key] = std::move(group);
+                continue;
+            }
+            for (const JsonValue& entry : list.items) {
+                if (!expect_kind(entry, Kind::string, what + " item")) {
+                    group.valid = false;
+                    continue;
+                }
+                PositionedItem positioned{{}, entry.position};
+                std::string problem;
+                if (!classify_item(entry.string, positioned.item, problem)) {
+                    error(entry.position, what + ": " + problem);
+                    group.valid = false;
+                    continue;
+                }
+                if (positioned.item.negated) {
+                    error(entry.position, what + ": negation \"!" + positioned.item.text +
+                                              "\" is only allowed in policy match lists, not inside groups");
+                    group.valid = false;
+                    continue;
+                }
+                group.items.push_back(std::move(positioned));
+            }
+            groups_[member.key] = std::move(group);
+        }
+        check_group_references();
+    }
+
+    void check_group_references() {
+        // Undefined references first, then cycles (depth-first, colouring).
+        for (auto& [name, group] : groups_) {
+            for (const PositionedItem& entry : group.items) {
+                if (entry.item.kind == Item::Kind::group && !groups_.count(entry.item.name)) {
+                    error(entry.position, "group " + quoted(name) + ": undefined group %" + entry.item.name);
+                    group.valid = false;
+                }
+            }
+        }
+        enum class Colour { white, grey, black };
+        std::map<std::string, Colour> colour;
+        std::vector<std::string> path;
+        std::function<void(const std::string&)> visit = [&](const std::string& name) {
+            colour[name] = Colour::grey;
+            path.push_back(name);
+            GroupDefinition& group = groups_.at(name);
+            for (const PositionedItem& entry : group.items) {
+                if (entry.item.kind != Item::Kind::group || !groups_.count(entry.item.name)) continue;
+                const Colour state = colour[entry.item.name];
+                if (state == Colour::grey) {
+                    std::string cycle;
+                    auto start = std::find(path.begin(), path.end(), entry.item.name);
+                    for (auto it = start; it != path.end(); ++it) cycle += "%" + *it + " -> ";
+                    cycle += "%" + entry.item.name;
+                    error(entry.position, "group " + quoted(name) + ": cyclic group reference " + cycle);
+                    for (auto it = start; it != path.end(); ++it) groups_.at(*it).valid = false;
+                } else if (state == Colour::white) {
+                    visit(entry.item.name);
+                }
+            }
+            path.pop_back();
+            colour[name] = Colour::black;
+        };
+        for (const auto& [name, group] : groups_) colour[name] = Colour::white;
+        for (const auto& [name, group] : groups_) {
+            if (colour[name] == Colour::white) visit(name);
+        }
+        // A group that includes an invalid group is itself unusable; not re-reported.
+    }
+
+    // ---- defaults ---------------------------------------------------------
+
+    std::optional<Mode> parse_mode(const JsonValue& value) {
+        if (value.kind == Kind::string) {
+            if (value.string == "enforce") return Mode::enforce;
+            if (value.string == "monitor") return Mode::monitor;
+        }
+        error(value.position, "mode: expected \"enforce\" or \"monitor\"");
+        return std::nullopt;
+    }
+
+    std::optional<Verdict> parse_quota_verdict(const JsonValue& value) {
+        if (value.kind == Kind::string) {
+            auto verdict = parse_verdict(value.string);
+            if (verdict && *verdict != Verdict::tag) return verdict;
+            if (verdict) {
+                error(value.position, "verdict: \"tag\" is only for content rules; expected \"tempfail\", \"reject\", \"quarantine\" or \"discard\"");
+                return std::nullopt;
+            }
+        }
+        error(value.position, "verdict: expected \"tempfail\", \"reject\", \"quarantine\" or \"discard\"");
+        return std::nullopt;
+    }
+
+    std::optional<std::string> parse_reply_text(const JsonValue& value) {
+        if (!expect_kind(value, Kind::string, "reply")) return std::nullopt;
+        const std::string& text = value.string;
+        bool ok = true;
+        if (text.size() > kMaxReplyText) {
+            error(value.position, "reply: text is " + std::to_string(text.size()) + " characters, expected at most 900");
+            ok = false;
+        }
+        if (text.find_first_of("\r\n") != std::string::npos) {
+            error(value.position, "reply: text must not contain CR or LF (one SMTP reply line)");
+            ok = false;
+        } else if (std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+            error(value.position, "reply: text must not contain control characters");
+            ok = false;
+        }
+        static constexpr std::string_view kPlaceholders[] = {"policy", "track", "key", "count", "limit", "window", "retry_after"};
+        for (std::size_t open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
+            const std::size_t close = text.find('}', open + 1);
+            if (close == std::string::npos) break;
+            const std::string_view name = std::string_view(text).substr(open + 1, close - open - 1);
+            const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+            });
+            if (word && !contains(kPlaceholders, name)) {
+                error(value.position, "reply: unknown placeholder {" + std::string(name) +
+                                          "} (expected {policy} {track} {key} {count} {limit} {window} {retry_after})");
+                ok = false;
+            }
+        }
+        if (!ok) return std::nullopt;
+        return text;
+    }
+
+    std::optional<std::string> parse_code(const JsonValue& value) {
+        std::string text;
+        if (value.kind == Kind::integer) text = std::to_string(value.integer);
+        else if (value.kind == Kind::string) text = value.string;
+        if (text.size() == 3 && (text[0] == '4' || text[0] == '5') && std::isdigit(static_cast<unsigned char>(text[1])) &&
+            std::isdigit(static_cast<unsigned char>(text[2]))) {
+            return text;
+        }
+        error(value.position, "code: expected an SMTP reply code 4XX or 5XX, e.g. \"451\" or \"550\"");
+        return std::nullopt;
+    }
+
+    std::optional<std::string> parse_xcode(const JsonValue& value) {
+        bool ok = value.kind == Kind::string;
+        if (ok) {
+            // class "." subject "." detail, RFC 3463: class 4 or 5, 1-3 digits each.
+            const std::string& text = value.string;
+            const std::size_t first = text.find('.');
+            const std::size_t second = first == std::string::npos ? first : text.find('.', first + 1);
+            auto digits = [](std::string_view part) {
+                return !part.empty() && part.size() <= 3 &&
+                       std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+            };
+            ok = first == 1 && second != std::string::npos && (text[0] == '4' || text[0] == '5') &&
+                 digits(std::string_view(text).substr(first + 1, second - first - 1)) &&
+                 digits(std::string_view(text).substr(second + 1));
+        }
+        if (!ok) {
+            error(value.position, "xcode: expected an enhanced status code 4.X.X or 5.X.X, e.g. \"4.7.1\"");
+            return std::nullopt;
+        }
+        return value.string;
+    }
+
+    void load_defaults(const JsonValue& value) {
+        if (!expect_kind(value, Kind::object, "defaults")) return;
+        std::set<std::string> seen;
+        for (const auto& [member, child] : value.members) {
+            if (!accept_key(member, keys::defaults, "defaults", seen)) continue;
+            if (member.key == "verdict") {
+                defaults_.verdict = parse_quota_verdict(child);
+                defaults_.verdict_position = child.position;
+            } else if (member.key == "mode") {
+                defaults_.mode = parse_mode(child);
+            } else if (member.key == "reply") {
+                defaults_.reply = parse_reply_text(child);
+            } else if (member.key == "code") {
+                defaults_.code = parse_code(child);
+                defaults_.code_position = child.position;
+            } else if (member.key == "xcode") {
+                defaults_.xcode = parse_xcode(child);
+                defaults_.xcode_position = child.position;
+            }
+        }
+        check_codes_agree(defaults_.verdict.value_or(Verdict::tempfail), defaults_.code, defaults_.code_position,
+                          defaults_.xcode, defaults_.xcode_position, "defaults");
+    }
+
+    // code/xcode must say the same as the verdict: 4xx for tempfail, 5xx for reject.
+    void check_codes_agree(Verdict verdict, const std::optional<std::string>& code, TextPosition code_position,
+                           const std::optional<std::string>& xcode, TextPosition xcode_position, std::string_view where) {
+        auto check = [&](const std::optional<std::string>& value, TextPosition position, std::string_view key) {
+            if (!value) return;
+            if (verdict != Verdict::tempfail && verdict != Verdict::reject) {
+                error(position, std::string(where) + ": " + std::string(key) + " " + quoted(*value) + " makes no sense with verdict " +
+                                    quoted(to_string(verdict)) + " (the message is accepted; only tempfail and reject send a code)");
+                return;
+            }
+            const char expected = verdict == Verdict::tempfail ? '4' : '5';
+            if ((*value)[0] != expected) {
+                error(position, std::string(where) + ": " + std::string(key) + " " + quoted(*value) + " disagrees with verdict " +
+                                    quoted(to_string(verdict)) + " (expected " + expected + (key == "code" ? "XX)" : ".X.X)"));
+            }
+        };
+        check(code, code_position, "code");
+        check(xcode, xcode_position, "xcode");
+    }
+
+    // ---- policies ---------------------------------------------------------
+
+    void load_policies(const JsonValue& value) {
+        if (!expect_kind(value, Kind::array, "policies")) return;
+        std::map<std::string, TextPosition> names;
+        for (const JsonValue& entry : value.items) {
+            Policy policy;
+            policy.file_order = rules_.policies.size();
+            if (!load_policy(entry, policy, names)) continue;
+            rules_.policies.push_back(std::move(policy));
+        }
+        std::stable_sort(rules_.policies.begin(), rules_.policies.end(), [](const Policy& a, const Policy& b) {
+            return std::tie(a.priority, a.file_order) < std::tie(b.priority, b.file_order);
+        });
+    }
+
+    bool load_policy(const JsonValue& value, Policy& policy, std::map<std::string, TextPosition>& names) {
+        if (!expect_kind(value, Kind::object, "policy")) return false;
+        const std::size_t errors_before = errors_.size();
+        std::set<std::string> seen;
+        const JsonValue* exempt = nullptr;
+        const JsonValue* quotas = nullptr;
+        policy.mode = defaults_.mode.value_or(Mode::enforce);
+        for (const auto& [member, child] : value.members) {
+            if (contains(keys::policy_later, member.key)) {
+                error(member.key_position, "policy key " + quoted(member.key) +
+                                               " (content rules) is not supported yet by this quotamilter; use quotas or exempt");
+                continue;
+            }
+            if (!accept_key(member, keys::policy, "policy", seen)) continue;
+            if (member.key == "name") {
+                if (!expect_kind(child, Kind::string, "name")) continue;
+                if (!is_valid_name(child.string)) {
+                    error(child.position, "name: " + quoted(child.string) + " is not a valid policy name (expected 1 to 64 of A-Z a-z 0-9 _ . -)");
+                    continue;
+                }
+                auto [previous, inserted] = names.emplace(child.string, child.position);
+                if (!inserted) {
+                    error(child.position, "name: duplicate policy name " + quoted(child.string) + " (first used at line " +
+                                              std::to_string(previous->second.line) + ")");
+                }
+                policy.name = child.string;
+            } else if (member.key == "priority") {
+                if (child.kind != Kind::integer || child.integer < 0 || child.integer > kMaxPriority) {
+                    error(child.position, "priority: expected an integer from 0 to 1000000");
+                    continue;
+                }
+                policy.priority = static_cast<int>(child.integer);
+            } else if (member.key == "description") {
+                if (auto text = get_string(child, "description")) policy.description = *text;
+            } else if (member.key == "match") {
+                load_match(child, policy);
+            } else if (member.key == "exempt") {
+                if (expect_kind(child, Kind::boolean, "exempt")) exempt = &child;
+            } else if (member.key == "mode") {
+                if (auto mode = parse_mode(child)) policy.mode = *mode;
+            } else if (member.key == "quotas") {
+                quotas = &child;
+            }
+        }
+        if (!seen.count("name")) error(value.position, "policy: missing key \"name\"");
+        const bool is_exempt = exempt && exempt->boolean;
+        if (is_exempt && quotas) {
+            error(quotas->position, "policy " + quoted(policy.name) + ": has both \"exempt\": true and \"quotas\" (expected one of them)");
+        } else if (!is_exempt && !quotas) {
+            error(value.position, "policy " + quoted(policy.name) + ": expected \"quotas\" or \"exempt\": true");
+        }
+        policy.exempt = is_exempt;
+        if (quotas && !is_exempt) load_quotas(*quotas, policy);
+        if (!policy.match) policy.match = std::make_shared<PolicyMatch>();
+        return errors_.size() == errors_before;
+    }
+
+    void load_match(const JsonValue& value, Policy& policy) {
+        auto match = std::make_shared<PolicyMatch>();
+        if (expect_kind(value, Kind::object, "match")) {
+            std::set<std::string> seen;
+            for (const auto& [member, child] : value.members) {
+                if (contains(keys::match_later, member.key)) {
+                    error(member.key_position, "match." + member.key + " (header conditions) is not supported yet by this quotamilter");
+                    continue;
+                }
+                if (!accept_key(member, keys::match, "match", seen)) continue;
+                if (member.key == "sender") compile_list(child, ListKind::sender, match->sender);
+                else if (member.key == "recipient") compile_list(child, ListKind::recipient, match->recipient);
+                else if (member.key == "client") compile_list(child, ListKind::client, match->client);
+                else if (member.key == "sasl") compile_list(child, ListKind::sasl, match->sasl);
+            }
+        }
+        policy.match = std::move(match);
+    }
+
+    void add_to_set(ItemSet& set, const Item& item, const std::string& origin) {
+        switch (item.kind) {
+            case Item::Kind::any: set.add_any(origin); break;
+            case Item::Kind::null_sender: set.add_null_sender(origin); break;
+            case Item::Kind::address: set.add_address(item.address, origin); break;
+            case Item::Kind::domain: set.add_domain(item.domain, origin); break;
+            case Item::Kind::subdomains: set.add_subdomains(item.domain, origin); break;
+            case Item::Kind::network: set.add_network(item.network, origin); break;
+            case Item::Kind::name: set.add_name(item.name, origin); break;
+            case Item::Kind::group: break;
+        }
+    }
+
+    // SASL names are compared as written (lower case): "user+x@d" is a
+    // different login from "user@d", unlike envelope addresses.
+    void add_to_list_set(ListKind list, ItemSet& set, const Item& item, const std::string& origin) {
+        if (list == ListKind::sasl && item.kind == Item::Kind::address) {
+            set.add_name(item.name, origin);
+            return;
+        }
+        add_to_set(set, item, origin);
+    }
+
+    // Adds the members of group `name` (recursively) to `set`, reporting at
+    // `reference` any member that cannot match in this kind of list.
+    void expand_group(const std::string& name, ListKind list, ItemSet& set, const std::string& origin,
+                      TextPosition reference, std::set<std::string>& visiting) {
+        auto found = groups_.find(name);
+        if (found == groups_.end() || !visiting.insert(name).second) return;
+        for (const PositionedItem& entry : found->second.items) {
+            if (entry.item.kind == Item::Kind::group) {
+                expand_group(entry.item.name, list, set, origin, reference, visiting);
+                continue;
+            }
+            if (!item_fits(list, entry.item.kind)) {
+                error(reference, "match." + std::string(list_name(list)) + ": " + origin + " includes " + quoted(entry.item.text) +
+                                     " (group " + quoted(name) + ", line " + std::to_string(entry.position.line) + "), which is " +
+                                     std::string(kind_name(entry.item.kind)) + " and can never match a " +
+                                     std::string(list_name(list)));
+                continue;
+            }
+            add_to_list_set(list, set, entry.item, origin);
+        }
+        visiting.erase(name);
+    }
+
+    void compile_list(const JsonValue& value, ListKind list, MatchList& out) {
+        const std::string what = "match." + std::string(list_name(list));
+        out.present = true;
+        if (!expect_kind(value, Kind::array, what)) return;
+        out.text = "[";
+        for (const JsonValue& entry : value.items) {
+            if (!expect_kind(entry, Kind::string, what + " item")) continue;
+            if (out.text.size() > 1) out.text += ", ";
+            out.text += entry.string;
+            Item item;
+            std::string problem;
+            if (!classify_item(entry.string, item, problem)) {
+                error(entry.position, what + ": " + problem);
+                continue;
+            }
+            ItemSet& set = item.negated ? out.negative : out.positive;
+            if (!item.negated) out.has_positive = true;
+            if (item.kind == Item::Kind::group) {
+                auto group = groups_.find(item.name);
+                if (group == groups_.end()) {
+                    error(entry.position, what + ": undefined group %" + item.name);
+                } else if (group->second.valid) {
+                    std::set<std::string> visiting;
+                    expand_group(item.name, list, set, "%" + item.name, entry.position, visiting);
+                }
+                continue;
+            }
+            if (!item_fits(list, item.kind)) {
+                std::string message = what + ": " + quoted(item.text) + " is " + std::string(kind_name(item.kind)) +
+                                      ", not a " + std::string(list_name(list)) + " item (expected " +
+                                      std::string(expected_items(list)) + ")";
+                if (item.kind == Item::Kind::name && item.text.find('.') != std::string::npos) {
+                    message += "; did you mean \"@" + item.text + "\"?";
+                }
+                error(entry.position, message);
+                continue;
+            }
+            add_to_list_set(list, set, item, item.text);
+        }
+        out.text += "]";
+    }
+
+    // ---- quotas -----------------------------------------------------------
+
+    void load_quotas(const JsonValue& value, Policy& policy) {
+        if (!expect_kind(value, Kind::array, "quotas")) return;
+        if (value.items.empty()) {
+            error(value.position, "quotas: expected at least one quota (or \"exempt\": true)");
+            return;
+        }
+        // (track label, unit, window) -> position of the first quota: they would share a counter.
+        std::map<std::tuple<std::string, Unit, std::int64_t>, TextPosition> counters;
+        for (const JsonValue& entry : value.items) {
+            Quota quota;
+            if (!load_quota(entry, quota)) continue;
+            std::string label = quota.track_label();
+            if (quota.track == Track::client_net) label += "/" + std::to_string(quota.prefix_v4) + "/" + std::to_string(quota.prefix_v6);
+            auto [previous, inserted] = counters.emplace(std::make_tuple(label, quota.unit, quota.window.count()), entry.position);
+            if (!inserted) {
+                error(entry.position, "quota: same track " + quoted(quota.track_label()) + ", unit " + quoted(to_string(quota.unit)) +
+                                          " and window " + format_duration(quota.window) + " as the quota at line " +
+                                          std::to_string(previous->second.line) + " (they would share one counter)");
+                continue;
+            }
+            policy.quotas.push_back(std::move(quota));
+        }
+    }
+
+    std::optional<std::uint64_t> parse_limit(const JsonValue& value, std::string_view key) {
+        if (value.kind == Kind::integer) {
+            if (value.integer >= 1 && static_cast<std::uint64_t>(value.integer) <= kMaxLimit) {
+                return static_cast<std::uint64_t>(value.integer);
+            }
+        } else if (key == "bytes" && value.kind == Kind::string) {
+            if (auto size = parse_size(value.string); size && *size >= 1 && *size <= kMaxLimit) return size;
+            error(value.position, "bytes: expected a positive size such as 10485760, \"10MB\" or \"1GiB\" (at most 2^53-1 bytes)");
+            return std::nullopt;
+        }
+        error(value.position, std::string(key) + ": expected a positive integer (1 to 2^53-1)" +
+                                  (key == "bytes" ? std::string(" or a size such as \"10MB\"") : std::string()));
+        return std::nullopt;
+    }
+
+    std::optional<std::chrono::seconds> parse_window(const JsonValue& value) {
+        std::optional<std::chrono::seconds> window;
+        if (value.kind == Kind::integer) window = std::chrono::seconds(value.integer);
+        else if (value.kind == Kind::string) window = parse_duration(value.string);
+        if (!window) {
+            error(value.position, "window: expected a duration such as \"90s\", \"30m\", \"1h\", \"1d\", \"1w\" or integer seconds");
+            return std::nullopt;
+        }
+        if (window->count() < 1 || window->count() > kMaxWindowSeconds) {
+            error(value.position, "window: " + (value.kind == Kind::string ? value.string : std::to_string(value.integer)) +
+                                      " is out of range (expected 1s to 31d)");
+            return std::nullopt;
+        }
+        return window;
+    }
+
+    bool load_quota(const JsonValue& value, Quota& quota) {
+        if (!expect_kind(value, Kind::object, "quota")) return false;
+        const std::size_t errors_before = errors_.size();
+        std::set<std::string> seen;
+        const JsonValue* limit_value = nullptr;
+        std::string limit_key;
+        const JsonValue* prefix_v4 = nullptr;
+        const JsonValue* prefix_v6 = nullptr;
+        const JsonValue* verdict_value = nullptr;
+        std::optional<std::string> code, xcode;
+        TextPosition code_position, xcode_position;
+        bool has_track = false, has_window = false;
+        for (const auto& [member, child] : value.members) {
+            if (!accept_key(member, keys::quota, "quota", seen)) continue;
+            if (member.key == "track") {
+                has_track = true;
+                if (!expect_kind(child, Kind::string, "track")) continue;
+                if (auto track = parse_track(child.string)) {
+                    quota.track = *track;
+                } else if (child.string.rfind("header:", 0) == 0 && child.string.size() > 7) {
+                    error(child.position, "track: " + quoted(child.string) + " (counting per header value) is not supported yet by this quotamilter");
+                } else {
+                    error(child.position, "track: expected one of sender, sender_domain, sasl_user, client_ip, client_net, "
+                                          "recipient, recipient_domain, policy; got " + quoted(child.string));
+                }
+            } else if (member.key == "messages" || member.key == "recipients" || member.key == "bytes") {
+                if (limit_value) {
+                    error(member.key_position, "quota: " + quoted(member.key) + " and " + quoted(limit_key) +
+                                                   " together (expected exactly one of messages, recipients, bytes; use two quotas)");
+                    continue;
+                }
+                limit_value = &child;
+                limit_key = member.key;
+                quota.unit = member.key == "messages" ? Unit::messages : member.key == "recipients" ? Unit::recipients : Unit::bytes;
+                if (auto limit = parse_limit(child, member.key)) quota.limit = *limit;
+            } else if (member.key == "window") {
+                has_window = true;
+                if (auto window = parse_window(child)) quota.window = *window;
+            } else if (member.key == "verdict") {
+                verdict_value = &child;
+                if (auto verdict = parse_quota_verdict(child)) quota.verdict = *verdict;
+            } else if (member.key == "reply") {
+                if (auto text = parse_reply_text(child)) quota.reply.text = *text;
+            } else if (member.key == "code") {
+                code = parse_code(child);
+                code_position = child.position;
+            } else if (member.key == "xcode") {
+                xcode = parse_xcode(child);
+                xcode_position = child.position;
+            } else if (member.key == "description") {
+                if (auto text = get_string(child, "description")) quota.description = *text;
+            } else if (member.key == "prefix_v4") {
+                prefix_v4 = &child;
+                if (child.kind == Kind::integer && child.integer >= 1 && child.integer <= 32) quota.prefix_v4 = static_cast<int>(child.integer);
+                else error(child.position, "prefix_v4: expected an integer from 1 to 32");
+            } else if (member.key == "prefix_v6") {
+                prefix_v6 = &child;
+                if (child.kind == Kind::integer && child.integer >= 1 && child.integer <= 128) quota.prefix_v6 = static_cast<int>(child.integer);
+                else error(child.position, "prefix_v6: expected an integer from 1 to 128");
+            }
+        }
+        if (!has_track) error(value.position, "quota: missing key \"track\" (e.g. \"track\": \"sender\")");
+        if (!limit_value) error(value.position, "quota: missing limit (expected exactly one of messages, recipients, bytes)");
+        if (!has_window) error(value.position, "quota: missing key \"window\" (e.g. \"window\": \"1h\")");
+        for (const JsonValue* prefix : {prefix_v4, prefix_v6}) {
+            if (prefix && has_track && quota.track != Track::client_net) {
+                error(prefix->position, "quota: prefix_v4/prefix_v6 only apply to \"track\": \"client_net\"");
+            }
+        }
+
+        // Defaults fill what the quota leaves open.
+        if (!verdict_value && defaults_.verdict) quota.verdict = *defaults_.verdict;
+        if (!quota.reply.text && defaults_.reply) quota.reply.text = defaults_.reply;
+        const bool own_code = code.has_value(), own_xcode = xcode.has_value();
+        if (!code && defaults_.code) { code = defaults_.code; code_position = defaults_.code_position; }
+        if (!xcode && defaults_.xcode) { xcode = defaults_.xcode; xcode_position = defaults_.xcode_position; }
+        // A disagreement caused by the quota's own verdict is reported at that verdict.
+        const bool blame_verdict = verdict_value && errors_.size() == errors_before;
+        check_codes_agree(quota.verdict, code, own_code || !blame_verdict ? code_position : verdict_value->position,
+                          xcode, own_xcode || !blame_verdict ? xcode_position : verdict_value->position, "quota");
+        quota.reply.code = code;
+        quota.reply.xcode = xcode;
+        return errors_.size() == errors_before;
+    }
+};
+
+}  // namespace
+
+LoadResult load_rules_text(std::string_view text, const std::string& file_name) {
+    return Loader(file_name).load(text);
+}
+
+LoadResult load_rules_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return std::vector<Diagnostic>{Diagnostic{path, 0, 0, std::string("cannot open: ") + std::strerror(errno)}};
+    }
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (in.bad()) return std::vector<Diagnostic>{Diagnostic{path, 0, 0, "cannot read the file"}};
+    return load_rules_text(content.str(), path);
+}
+
+}  // namespace quotamilter::rules
