@@ -13,7 +13,8 @@ is printed (one JSON object).
                 [--messages N]        transactions per session (default 1)
                 [--sessions S]        parallel sessions (default 1)
                 [--quit-after mail|rcpt]  end the transaction before DATA
-                [--rset-after rcpt]   RSET after the recipients, then QUIT
+                [--rset-after rcpt]   RSET after the recipients (next MAIL or QUIT)
+                [--drop-in-data]      DATA, half a body, then close the socket
                 [--body-bytes K]      body size (default ~100 bytes)
                 [--timeout SEC]       per-command socket timeout (default 20)
 Only loopback; every loop is bounded by the counts given.
@@ -49,6 +50,15 @@ def one_transaction(conn, args, session, n):
             elif first_refusal is None:
                 first_refusal = code
         if args.quit_after == "rcpt":
+            rec["outcome"] = "quit"
+            return rec
+        if args.drop_in_data:
+            # Start the content, then vanish: a lost connection mid-message.
+            code, text = conn.docmd("DATA")
+            rec["data"] = code
+            conn.send(b"Subject: never finished\r\n\r\nhalf a body")
+            conn.sock.close()
+            conn.sock = None
             rec["outcome"] = "quit"
             return rec
         if args.rset_after == "rcpt":
@@ -110,6 +120,7 @@ def main():
     p.add_argument("--sessions", type=int, default=1)
     p.add_argument("--quit-after", choices=["mail", "rcpt"])
     p.add_argument("--rset-after", choices=["rcpt"])
+    p.add_argument("--drop-in-data", action="store_true")
     p.add_argument("--body-bytes", type=int, default=100)
     p.add_argument("--timeout", type=float, default=20)
     p.add_argument("--summary", action="store_true")

@@ -117,3 +117,22 @@ probe() { "$QM_PYTHON" "$PROBE" "$@"; }
 
 # json_count OUTCOME: counts JSON lines on stdin with that outcome.
 json_count() { grep -c "\"outcome\": \"$1\"" || true; }
+
+# The state of every counter key matching PATTERN (type and content, sorted;
+# no TTLs), so "counter unchanged" can be asserted whatever the store's data
+# structure is.
+redis_digest() {
+  local pattern="$1" key type
+  redis-cli -p "$REDIS_PORT" --scan --pattern "$pattern" | sort | while read -r key; do
+    type="$(redis-cli -p "$REDIS_PORT" type "$key")"
+    printf '%s %s: ' "$key" "$type"
+    case "$type" in
+      string) redis-cli -p "$REDIS_PORT" get "$key" ;;
+      hash) redis-cli -p "$REDIS_PORT" hgetall "$key" | paste -sd' ' ;;
+      zset) redis-cli -p "$REDIS_PORT" zrange "$key" 0 -1 withscores | paste -sd' ' ;;
+      list) redis-cli -p "$REDIS_PORT" lrange "$key" 0 -1 | paste -sd' ' ;;
+      set) redis-cli -p "$REDIS_PORT" smembers "$key" | sort | paste -sd' ' ;;
+      *) echo "?" ;;
+    esac
+  done
+}
