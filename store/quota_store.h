@@ -68,6 +68,8 @@ struct StatusResult {
     Outcome outcome = Outcome::store_error;  // admitted = ok
     std::vector<CounterStatus> counters;
     std::string error;
+    // The key space was larger than one bounded scan: the list may be partial.
+    bool truncated = false;
 };
 
 // Every call is thread-safe and bounded by the store timeout. No call throws:
@@ -99,6 +101,9 @@ struct StoreOptions {
     // Tests only: a simulated clock in ms since the epoch, used instead of
     // Redis' TIME (or the system clock for memory:).
     std::function<std::int64_t()> simulated_clock_ms;
+    // Tests only: a deliberately broken window that counts one bucket too few,
+    // so that the property test can show it catches over-admission.
+    bool test_count_one_bucket_too_few = false;
 };
 
 // Throws std::invalid_argument for a malformed URL. Never connects eagerly:

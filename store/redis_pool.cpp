@@ -1,0 +1,161 @@
+#include "store/redis_pool.h"
+
+#include <sys/time.h>
+
+#include <algorithm>
+
+namespace quotamilter::store {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::chrono::milliseconds first_backoff{100};
+constexpr std::chrono::milliseconds max_backoff{1000};
+
+// What is left until the deadline, at least 1 ms (a zero timeval means
+// "block forever" to hiredis).
+timeval remaining(Deadline deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+    left = std::max(left, std::chrono::microseconds(1000));
+    return timeval{static_cast<time_t>(left.count() / 1000000),
+                   static_cast<suseconds_t>(left.count() % 1000000)};
+}
+
+std::string context_error(const redisContext* c, const char* during) {
+    std::string why = c->errstr[0] ? c->errstr : "connection failed";
+    if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+        why = "timed out";
+    return std::string("Redis ") + during + ": " + why;
+}
+
+// Appends every command, then reads every reply: one round trip.
+bool pipeline(redisContext* c, std::span<const RedisCommand> commands,
+              std::vector<ReplyPtr>& replies, Deadline deadline, std::string& error) {
+    const timeval tv = remaining(deadline);
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        error = context_error(c, "setting the timeout");
+        return false;
+    }
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const auto& command : commands) {
+        argv.clear();
+        lengths.clear();
+        for (const auto& arg : command) {
+            argv.push_back(arg.data());
+            lengths.push_back(arg.size());
+        }
+        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
+                                   lengths.data()) != REDIS_OK) {
+            error = context_error(c, "command");
+            return false;
+        }
+    }
+    replies.clear();
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+            error = context_error(c, "command");
+            return false;
+        }
+        replies.emplace_back(static_cast<redisReply*>(raw));
+    }
+    return true;
+}
+
+}  // namespace
+
+RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout, std::size_t size)
+    : endpoint_(std::move(endpoint)), timeout_(timeout), slots_(std::max<std::size_t>(size, 1)) {}
+
+ContextPtr RedisPool::connect(Deadline deadline, std::string& error) const {
+    const timeval tv = remaining(deadline);
+    ContextPtr c(endpoint_.kind == RedisEndpoint::Kind::unix_socket
+                     ? redisConnectUnixWithTimeout(endpoint_.socket_path.c_str(), tv)
+                     : redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv));
+    if (!c) {
+        error = "Redis connect to " + describe(endpoint_) + ": out of memory";
+        return nullptr;
+    }
+    if (c->err) {
+        error = context_error(c.get(), "connect") + " (" + describe(endpoint_) + ")";
+        return nullptr;
+    }
+    std::vector<RedisCommand> setup;
+    if (!endpoint_.password.empty()) {
+        if (endpoint_.user.empty())
+            setup.push_back({"AUTH", endpoint_.password});
+        else
+            setup.push_back({"AUTH", endpoint_.user, endpoint_.password});
+    }
+    if (endpoint_.db != 0) setup.push_back({"SELECT", std::to_string(endpoint_.db)});
+    if (setup.empty()) return c;
+    std::vector<ReplyPtr> replies;
+    if (!pipeline(c.get(), setup, replies, deadline, error)) return nullptr;
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            error = "Redis " + setup[i][0] + " on " + describe(endpoint_) + ": " +
+                    std::string(replies[i]->str, replies[i]->len);
+            return nullptr;
+        }
+    }
+    return c;
+}
+
+void RedisPool::note_failure(const std::string& error) {
+    // Caller holds mutex_.
+    ++generation_;
+    backoff_ = backoff_.count() == 0 ? first_backoff : std::min(backoff_ * 2, max_backoff);
+    retry_at_ = Clock::now() + backoff_;
+    last_error_ = error;
+}
+
+bool RedisPool::run(std::span<const RedisCommand> commands, std::vector<ReplyPtr>& replies,
+                    Deadline deadline, std::string& error) {
+    std::unique_lock lock(mutex_);
+    Slot* slot = nullptr;
+    const bool got_one = slot_freed_.wait_until(lock, deadline, [&] {
+        for (auto& s : slots_)
+            if (!s.busy) {
+                slot = &s;
+                return true;
+            }
+        return false;
+    });
+    if (!got_one) {
+        error = "Redis: no free connection within " + std::to_string(timeout_.count()) + " ms";
+        return false;
+    }
+    slot->busy = true;
+    if (slot->context && slot->generation != generation_) slot->context.reset();
+    if (!slot->context && Clock::now() < retry_at_) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - Clock::now());
+        error = last_error_ + " (not retrying for another " + std::to_string(wait.count()) + " ms)";
+        slot->busy = false;
+        slot_freed_.notify_one();
+        return false;
+    }
+    const std::uint64_t generation = generation_;
+    ContextPtr context = std::move(slot->context);
+    lock.unlock();
+
+    bool ok = true;
+    if (!context) context = connect(deadline, error);
+    if (!context) ok = false;
+    if (ok) ok = pipeline(context.get(), commands, replies, deadline, error);
+
+    lock.lock();
+    if (ok) {
+        backoff_ = std::chrono::milliseconds(0);
+        slot->context = std::move(context);
+        slot->generation = generation;
+    } else {
+        context.reset();  // a failed context is never reused
+        note_failure(error);
+    }
+    slot->busy = false;
+    slot_freed_.notify_one();
+    return ok;
+}
+
+}  // namespace quotamilter::store
