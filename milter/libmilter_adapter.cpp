@@ -1,0 +1,327 @@
+#include "milter/libmilter_adapter.h"
+
+#include "milter/client_address.h"
+#include "milter/negotiation.h"
+#include "milter/privileges.h"
+#include "milter/reply.h"
+#include "milter/socket_spec.h"
+
+#include <libmilter/mfapi.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <vector>
+
+// TCP_NODELAY on every connection libmilter accepts: linked with
+// -Wl,--wrap=accept against the static libmilter.a (milter/CMakeLists.txt), so
+// that a reply written right after another is not held by Nagle
+// (milter-traps.md, the 40 ms trap). Lives in this file because this object
+// is always linked whenever libmilter's listener is.
+extern "C" int __real_accept(int fd, struct sockaddr* address, socklen_t* length);
+extern "C" int __wrap_accept(int fd, struct sockaddr* address, socklen_t* length) {
+    int client = __real_accept(fd, address, length);
+    if (client >= 0) {
+        sockaddr_storage local{};
+        socklen_t local_length = sizeof local;
+        if (::getsockname(client, reinterpret_cast<sockaddr*>(&local), &local_length) == 0 &&
+            (local.ss_family == AF_INET || local.ss_family == AF_INET6)) {
+            int on = 1;
+            (void)::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        }
+    }
+    return client;
+}
+
+namespace quotamilter::milter {
+
+namespace {
+
+// libmilter callbacks carry no user pointer: the environment is process-wide,
+// set once before smfi_main and valid until the process ends.
+FilterEnvironment* g_environment = nullptr;
+
+// ---- thin wrappers around every smfi_* call -------------------------------
+
+Session* session_of(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
+
+void attach_session(SMFICTX* ctx, std::unique_ptr<Session> session) {
+    std::unique_ptr<Session> previous(session_of(ctx));  // negotiate twice: free the old one
+    smfi_setpriv(ctx, session.release());
+}
+
+void detach_session(SMFICTX* ctx) {
+    std::unique_ptr<Session> session(session_of(ctx));  // NULL-safe: close may come without connect
+    smfi_setpriv(ctx, nullptr);
+}
+
+std::optional<std::string> macro(SMFICTX* ctx, const char* name) {
+    const char* value = smfi_getsymval(ctx, const_cast<char*>(name));
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+}
+
+void set_reply(SMFICTX* ctx, const std::string& rcode, const std::string& xcode, const std::string& text) {
+    if (rcode.empty()) return;
+    if (smfi_setreply(ctx, const_cast<char*>(rcode.c_str()), xcode.empty() ? nullptr : const_cast<char*>(xcode.c_str()),
+                      text.empty() ? nullptr : const_cast<char*>(text.c_str())) != MI_SUCCESS)
+        g_environment->logger.warning(fmt::format("smfi_setreply refused {} {} {}", rcode, xcode, text));
+}
+
+void quarantine(SMFICTX* ctx, const std::string& reason) {
+    std::string text = reason.empty() ? std::string("quotamilter") : reason;
+    if (smfi_quarantine(ctx, text.data()) != MI_SUCCESS)
+        g_environment->logger.warning("smfi_quarantine failed (was SMFIF_QUARANTINE negotiated?)");
+}
+
+void add_header(SMFICTX* ctx, const std::string& name, const std::string& value) {
+    if (smfi_addheader(ctx, const_cast<char*>(name.c_str()), const_cast<char*>(value.c_str())) != MI_SUCCESS)
+        g_environment->logger.warning(fmt::format("smfi_addheader {} failed", name));
+}
+
+// ---- answers -------------------------------------------------------------
+
+enum class Where { connection, message, end_of_message };
+
+sfsistat deliver(SMFICTX* ctx, const FilterAnswer& answer, Where where) {
+    switch (answer.action) {
+        case FilterAnswer::Action::continue_:
+            if (where == Where::end_of_message)
+                for (const auto& [name, value] : answer.add_headers) add_header(ctx, name, value);
+            return SMFIS_CONTINUE;
+        case FilterAnswer::Action::accept: return SMFIS_ACCEPT;
+        case FilterAnswer::Action::reject:
+            set_reply(ctx, answer.rcode, answer.xcode, answer.text);  // right before the return that uses it
+            return SMFIS_REJECT;
+        case FilterAnswer::Action::tempfail:
+            set_reply(ctx, answer.rcode, answer.xcode, answer.text);
+            return SMFIS_TEMPFAIL;
+        case FilterAnswer::Action::discard: return SMFIS_DISCARD;
+        case FilterAnswer::Action::quarantine:
+            if (where == Where::end_of_message) quarantine(ctx, answer.quarantine_reason);
+            return SMFIS_CONTINUE;
+    }
+    return SMFIS_CONTINUE;
+}
+
+// No exception crosses into libmilter: a failure answers like a store
+// failure (on_store_error).
+template <class Body>
+sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        try {
+            g_environment->logger.error(fmt::format("internal error at {}: {}", stage, e.what()));
+        } catch (...) {
+        }
+    } catch (...) {
+        try {
+            g_environment->logger.error(fmt::format("internal error at {}", stage));
+        } catch (...) {
+        }
+    }
+    if (g_environment->settings.on_store_error == OnStoreError::accept)
+        return where == Where::connection ? SMFIS_CONTINUE : SMFIS_ACCEPT;
+    try {
+        SmtpReply reply = store_unavailable_reply();
+        set_reply(ctx, reply.rcode, reply.xcode, reply.text);
+    } catch (...) {
+    }
+    return SMFIS_TEMPFAIL;
+}
+
+// ---- callbacks -----------------------------------------------------------
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long offered_steps, unsigned long,
+                      unsigned long, unsigned long* actions, unsigned long* steps, unsigned long* reserved2,
+                      unsigned long* reserved3) {
+    try {
+        auto rule_set = g_environment->rules.current();
+        const Negotiation wanted = negotiate(offered_actions, offered_steps, rule_set && rule_set->needs_body(),
+                                             rule_set && rule_set->needs_headers());
+        *actions = static_cast<unsigned long>(wanted.actions);
+        *steps = static_cast<unsigned long>(wanted.steps);
+        *reserved2 = 0;
+        *reserved3 = 0;
+        if (wanted.set_macro_lists) {
+            smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>(kMailMacros));
+            smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>(kRcptMacros));
+            smfi_setsymlist(ctx, SMFIM_DATA, const_cast<char*>(kDataMacros));
+            smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kEomMacros));
+        }
+        attach_session(ctx, std::make_unique<Session>(*g_environment, wanted.body));
+        return SMFIS_CONTINUE;
+    } catch (const std::exception& e) {
+        try {
+            g_environment->logger.error(fmt::format("internal error at negotiate: {}", e.what()));
+        } catch (...) {
+        }
+        return SMFIS_REJECT;  // the MTA applies its milter_default_action
+    } catch (...) {
+        return SMFIS_REJECT;
+    }
+}
+
+sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
+    return guarded(ctx, "connect", Where::connection, [&] {
+        Session* session = session_of(ctx);
+        if (!session) {
+            // An MTA that skipped negotiation: nothing was negotiated away.
+            attach_session(ctx, std::make_unique<Session>(*g_environment, true));
+            session = session_of(ctx);
+        }
+        const ClientAddress client = describe_client(hostaddr);
+        return deliver(ctx, session->on_connect(client.ip, client.port), Where::connection);
+    });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, "MAIL", Where::message, [&] {
+        Session* session = session_of(ctx);
+        if (!session || !argv || !argv[0]) return SMFIS_CONTINUE;
+        std::vector<std::string> params;
+        for (char** arg = argv + 1; *arg; ++arg) params.emplace_back(*arg);
+        return deliver(ctx, session->on_mail(argv[0], params, macro(ctx, "{auth_authen}"), macro(ctx, "i")),
+                       Where::message);
+    });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, "RCPT", Where::message, [&] {
+        Session* session = session_of(ctx);
+        if (!session || !argv || !argv[0]) return SMFIS_CONTINUE;
+        return deliver(ctx, session->on_rcpt(argv[0], macro(ctx, "i")), Where::message);
+    });
+}
+
+sfsistat on_data(SMFICTX* ctx) {
+    return guarded(ctx, "DATA", Where::message, [&] {
+        Session* session = session_of(ctx);
+        if (!session) return SMFIS_CONTINUE;
+        return deliver(ctx, session->on_data(macro(ctx, "i")), Where::message);
+    });
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+    return guarded(ctx, "header", Where::message, [&] {
+        Session* session = session_of(ctx);
+        if (!session) return SMFIS_CONTINUE;
+        return deliver(ctx, session->on_header(name ? name : "", value ? value : ""), Where::message);
+    });
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+    return guarded(ctx, "end of headers", Where::message, [&] {
+        Session* session = session_of(ctx);
+        if (!session) return SMFIS_CONTINUE;
+        return deliver(ctx, session->on_eoh(), Where::message);
+    });
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char*, size_t length) {
+    return guarded(ctx, "body", Where::message, [&] {
+        Session* session = session_of(ctx);
+        if (!session) return SMFIS_CONTINUE;
+        return deliver(ctx, session->on_body(length), Where::message);
+    });
+}
+
+sfsistat on_eom(SMFICTX* ctx) {
+    return guarded(ctx, "end of message", Where::end_of_message, [&] {
+        Session* session = session_of(ctx);
+        if (!session) return SMFIS_CONTINUE;
+        return deliver(ctx, session->on_eom(macro(ctx, "i")), Where::end_of_message);
+    });
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+    return guarded(ctx, "abort", Where::message, [&] {
+        if (Session* session = session_of(ctx)) session->on_abort();
+        return SMFIS_CONTINUE;
+    });
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    try {
+        detach_session(ctx);
+    } catch (...) {
+    }
+    return SMFIS_CONTINUE;
+}
+
+smfiDesc make_description() {
+    smfiDesc description{};
+    description.xxfi_name = const_cast<char*>("quotamilter");
+    description.xxfi_version = SMFI_VERSION;
+    // Everything we may ever ask for at negotiate; negotiate narrows it.
+    description.xxfi_flags = SMFIF_QUARANTINE | SMFIF_ADDHDRS | SMFIF_SETSYMLIST;
+    description.xxfi_connect = on_connect;
+    description.xxfi_helo = nullptr;
+    description.xxfi_envfrom = on_envfrom;
+    description.xxfi_envrcpt = on_envrcpt;
+    description.xxfi_header = on_header;
+    description.xxfi_eoh = on_eoh;
+    description.xxfi_body = on_body;
+    description.xxfi_eom = on_eom;
+    description.xxfi_abort = on_abort;
+    description.xxfi_close = on_close;
+    description.xxfi_unknown = nullptr;
+    description.xxfi_data = on_data;
+    description.xxfi_negotiate = on_negotiate;
+    return description;
+}
+
+}  // namespace
+
+void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& options) {
+    g_environment = &environment;
+    const SocketSpec spec = parse_socket_spec(options.socket);  // std::invalid_argument is a runtime message too
+
+    static smfiDesc description = make_description();  // libmilter keeps the pointer
+    if (smfi_register(description) == MI_FAILURE) throw std::runtime_error("smfi_register failed");
+    if (smfi_setconn(const_cast<char*>(options.socket.c_str())) == MI_FAILURE)
+        throw std::runtime_error(fmt::format("smfi_setconn {} failed", options.socket));
+    if (smfi_settimeout(static_cast<int>(options.timeout.count())) == MI_FAILURE)
+        throw std::runtime_error("smfi_settimeout failed");
+    if (options.listen_backlog > 0 && smfi_setbacklog(options.listen_backlog) == MI_FAILURE)
+        throw std::runtime_error("smfi_setbacklog failed");
+
+    if (spec.kind == SocketSpec::Kind::unix_path) {
+        switch (clear_stale_unix_socket(spec.path)) {
+            case StaleSocket::in_use:
+                throw std::runtime_error(
+                    fmt::format("socket {} is in use by a running milter; not taking it over", spec.path));
+            case StaleSocket::not_a_socket:
+                throw std::runtime_error(fmt::format("{} exists and is not a socket; not removing it", spec.path));
+            case StaleSocket::removed_stale:
+                environment.logger.info(fmt::format("removed stale socket {}", spec.path));
+                break;
+            case StaleSocket::absent: break;
+        }
+        // The socket's permissions come from the umask at bind().
+        const mode_t previous = ::umask(static_cast<mode_t>(~options.socket_mode & 0777));
+        const int opened = smfi_opensocket(false);
+        ::umask(previous);
+        if (opened == MI_FAILURE) throw std::runtime_error(fmt::format("cannot listen on {}", options.socket));
+        if (::chmod(spec.path.c_str(), options.socket_mode) != 0)
+            throw std::runtime_error(fmt::format("chmod {}: {}", spec.path, std::strerror(errno)));
+        drop_privileges(options.user, options.group, spec.path);
+    } else {
+        if (smfi_opensocket(false) == MI_FAILURE)
+            throw std::runtime_error(fmt::format("cannot listen on {}", options.socket));
+        drop_privileges(options.user, options.group, "");
+    }
+}
+
+int run_milter_loop() { return smfi_main() == MI_SUCCESS ? 0 : 1; }
+
+void stop_milter_loop() { (void)smfi_stop(); }
+
+}  // namespace quotamilter::milter

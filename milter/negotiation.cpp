@@ -1,0 +1,26 @@
+#include "milter/negotiation.h"
+
+#include <libmilter/mfapi.h>
+
+namespace quotamilter::milter {
+
+Negotiation negotiate(std::uint64_t offered_actions, std::uint64_t offered_steps, bool needs_body,
+                      bool needs_headers) {
+    Negotiation result;
+    // Actions: quarantine (verdict), add headers (tag verdict), our own macro lists.
+    result.actions = (SMFIF_QUARANTINE | SMFIF_ADDHDRS | SMFIF_SETSYMLIST) & offered_actions;
+    result.set_macro_lists = (offered_actions & SMFIF_SETSYMLIST) != 0;
+
+    // Stages we never use. CONNECT, MAIL, RCPT, DATA and EOM are always
+    // wanted; DATA is cheap and avoids the delayed-ACK stall over TCP.
+    std::uint64_t unwanted = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
+    const bool want_headers = needs_body || needs_headers;  // header bytes count towards the size
+    if (!needs_body) unwanted |= SMFIP_NOBODY;
+    if (!want_headers) unwanted |= SMFIP_NOHDRS;
+    result.steps = unwanted & offered_steps;
+    // Without SMFIP_NOBODY on offer the MTA sends the body anyway; count it then.
+    result.body = needs_body || (offered_steps & SMFIP_NOBODY) == 0;
+    return result;
+}
+
+}  // namespace quotamilter::milter

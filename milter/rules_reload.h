@@ -1,0 +1,29 @@
+// Loading the rule file at start and on SIGUSR1: a file that fails `check`
+// is never loaded; on reload the old rules stay in force.
+#pragma once
+
+#include "milter/log.h"
+#include "milter/rules_holder.h"
+#include "rules/rule_set.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace quotamilter::milter {
+
+struct RulesLoad {
+    std::shared_ptr<const rules::RuleSet> rules;  // null when the file failed
+    std::vector<std::string> errors;              // "FILE:LINE:COL: message", one per problem
+};
+
+RulesLoad load_rules(const std::string& path);
+
+// Loads `path` and swaps it in; on failure logs every error and keeps the
+// rules in force. Returns whether the new rules were applied.
+bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger);
+
+// "N policies, M quotas" for log lines.
+std::string describe_rules(const rules::RuleSet& rules);
+
+}  // namespace quotamilter::milter

@@ -1,0 +1,118 @@
+// The filter core: one Session per milter connection, holding the connection
+// and the current message, and deciding every answer. No libmilter here: the
+// adapter (libmilter_adapter.cpp) feeds it decoded events, and tests drive it
+// directly.
+//
+// Counting happens only at end of message (one atomic charge of every
+// enforced quota), so refused, aborted, RSET or QUIT transactions consume
+// nothing. MAIL FROM and RCPT TO only ask the store (check) whether the
+// message could still fit, to refuse as early as the information allows.
+#pragma once
+
+#include "milter/filter_answer.h"
+#include "milter/log.h"
+#include "milter/rules_holder.h"
+#include "milter/store_health.h"
+#include "rules/evaluate.h"
+#include "store/quota_store.h"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace quotamilter::milter {
+
+enum class OnStoreError { tempfail, accept };
+
+// How to tell mail submitted without SMTP (Postfix non_smtpd_milters:
+// sendmail(1), pickup) from SMTP mail. Postfix's cleanup emulates the SMTP
+// events for such mail with a connect from "localhost" 127.0.0.1 port 0
+// (cleanup_milter.c, cleanup_milter_client_init); a real SMTP client never
+// has port 0. Postfix treats a refusal at RCPT there as a configuration error,
+// so for such mail every decision is taken at end of message.
+enum class NonSmtpDetection { automatic, always, never };
+
+struct FilterSettings {
+    OnStoreError on_store_error = OnStoreError::tempfail;
+    NonSmtpDetection non_smtp = NonSmtpDetection::automatic;
+};
+
+// Everything sessions share; outlives every session.
+class FilterEnvironment {
+public:
+    FilterEnvironment(RulesHolder& rules, store::QuotaStore& store, Logger& logger, FilterSettings settings)
+        : rules(rules), store(store), logger(logger), settings(settings), store_health(logger) {}
+
+    RulesHolder& rules;
+    store::QuotaStore& store;
+    Logger& logger;
+    const FilterSettings settings;
+    StoreHealth store_health;
+    std::atomic<long> open_sessions{0};  // lets shutdown wait for connections in flight
+};
+
+class Session {
+public:
+    // `body_negotiated`: the MTA will send headers and body (decided at
+    // negotiate from the rules then in force).
+    Session(FilterEnvironment& environment, bool body_negotiated);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    FilterAnswer on_connect(const std::optional<std::string>& client_ip, std::optional<std::uint16_t> client_port);
+    FilterAnswer on_helo(std::string_view helo);
+    // `raw_sender`: MAIL FROM argument as sent; `esmtp_params`: SIZE=, BODY=, ...;
+    // `auth_authen`: the {auth_authen} macro, unset when not authenticated.
+    FilterAnswer on_mail(std::string_view raw_sender, std::span<const std::string> esmtp_params,
+                         const std::optional<std::string>& auth_authen, const std::optional<std::string>& queue_id);
+    FilterAnswer on_rcpt(std::string_view raw_recipient, const std::optional<std::string>& queue_id);
+    FilterAnswer on_data(const std::optional<std::string>& queue_id);
+    FilterAnswer on_header(std::string_view name, std::string_view value);
+    FilterAnswer on_eoh();
+    FilterAnswer on_body(std::size_t length);
+    FilterAnswer on_eom(const std::optional<std::string>& queue_id);
+    void on_abort();
+
+    bool body_negotiated() const { return body_negotiated_; }
+    bool non_smtp() const { return non_smtp_; }
+    // Recipients accepted in the current transaction (for tests and logs).
+    std::size_t accepted_recipients() const;
+    bool in_message() const { return message_.has_value(); }
+
+private:
+    struct Message {
+        std::shared_ptr<const rules::RuleSet> rules;  // the snapshot taken at MAIL FROM
+        rules::MessageFacts facts;
+        std::string queue_id;
+        std::optional<std::uint64_t> declared_size;   // SIZE=
+        bool count_bytes = false;                     // body negotiated and the rules count bytes
+        std::uint64_t counted_bytes = 0;              // header + body bytes seen
+    };
+
+    enum class Stage { mail, rcpt, eom };
+
+    FilterAnswer refuse(const Message& message, const rules::ApplicableQuota& quota, const store::Decision& decision,
+                        Stage stage, const rules::Address* recipient);
+    FilterAnswer store_failed(const store::Decision& decision, Stage stage);
+    void log_quota_event(const Message& message, const rules::ApplicableQuota& quota, const store::Decision& decision,
+                         Stage stage, const rules::Address* recipient, std::string_view verdict_word);
+    void charge_monitor_quotas(const Message& message, std::vector<const rules::ApplicableQuota*> quotas);
+    void note_queue_id(const std::optional<std::string>& queue_id);
+
+    FilterEnvironment& env_;
+    const bool body_negotiated_;
+    std::optional<std::string> client_ip_;
+    bool non_smtp_ = false;
+    std::optional<Message> message_;
+};
+
+// The store request of an applicable quota, at `cost`.
+store::CounterRequest counter_request(const rules::ApplicableQuota& quota, std::uint64_t cost);
+
+}  // namespace quotamilter::milter
