@@ -136,3 +136,13 @@ redis_digest() {
     esac
   done
 }
+
+# The current value of one counter, read the documented way (docs/STORE.md):
+#   redis-cli --eval store/lua/count.lua KEY , WINDOW_SECONDS
+# redis_count KEY  (the window is the number before the key's final "s")
+redis_count() {
+  local key="$1" window
+  window="${key##*:}"
+  window="${window%s}"
+  redis-cli -p "$REDIS_PORT" --eval "$QM_SOURCE_DIR/store/lua/count.lua" "$key" , "$window"
+}

@@ -16,6 +16,10 @@ echo "message 1: $out1" >&2
 expect_match "$out1" '"outcome": "accepted"' "message 1 (5 external + 1 internal recipients) accepted"
 expect_eq "$(printf '%s' "$out1" | grep -o '", 250, "' | wc -l | tr -d ' ')" 6 "message 1: all 6 RCPTs accepted"
 echo "counters after message 1:" >&2; redis_digest "*$sender*" >&2
+msg_key="qm:{$sender}:bulk_outbound:sender:messages:3600s"
+rcpt_key="qm:{$sender}:bulk_outbound:sender:recipients:3600s"
+expect_eq "$(redis_count "$msg_key")" 1 "after message 1: messages counter"
+expect_eq "$(redis_count "$rcpt_key")" 5 "after message 1: recipients counter (external ones only)"
 
 # Message 2: 3 external recipients with 2 recipients left.
 out2="$(probe --port "$PF_PORT" --from "$sender" --to m2-r1@ext.example --to m2-r2@ext.example --to m2-r3@ext.example)"
@@ -30,8 +34,12 @@ qm_wait_for_count "$PF_LOG" 'to=<m[12]-r[0-9]@ext\.example>.*status=sent' 7 20 |
 for r in m1-r1 m1-r2 m1-r3 m1-r4 m1-r5 m2-r1 m2-r2; do
   expect_eq "$(grep -c "to=<$r@ext\.example>.*status=sent" "$PF_LOG" || true)" 1 "delivered to $r"
 done
-expect_eq "$(grep -c 'to=<m2-r3@ext\.example>' "$PF_LOG" || true)" 0 "nothing delivered to m2-r3"
+expect_eq "$(grep -c 'to=<m2-r3@ext\.example>.*status=sent' "$PF_LOG" || true)" 0 "nothing delivered to m2-r3"
+expect_eq "$(grep -Ec 'milter-reject: RCPT from .*bulk recipients quota.*to=<m2-r3@ext\.example>' "$PF_LOG" || true)" 1 \
+  "Postfix logged the milter-reject of RCPT m2-r3"
 echo "counters after message 2:" >&2; redis_digest "*$sender*" >&2
+expect_eq "$(redis_count "$msg_key")" 2 "after message 2: messages counter"
+expect_eq "$(redis_count "$rcpt_key")" 7 "after message 2: recipients counter"
 
 # Message 3: 2 messages were counted (not 5+2 = 7): the messages quota is now
 # full and refuses, the recipients quota too; the messages quota must be named.

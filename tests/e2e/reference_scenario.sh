@@ -41,7 +41,7 @@ expect_eq "$(grep -c 'status=sent' "$PF_LOG" || true)" 110 "messages delivered t
 keys="$(redis-cli -p "$REDIS_PORT" --scan --pattern '*' | sort)"
 echo "redis keys:" >&2; printf '  %s\n' $keys >&2
 expect_match "$keys" 'user1@hudedu\.net' "a counter key names user1@hudedu.net"
-expect_eq "$(printf '%s\n' "$keys" | grep -Eci 'user2|\+x|User1' | tr -d ' ' || true)" 0 \
+expect_eq "$(printf '%s\n' "$keys" | grep -Ec 'user2|\+x|User1|HUDEDU' || true)" 0 \
   "no counter for user2, +x or the upper-case spelling"
 
 e2e_done

@@ -9,7 +9,7 @@ sender=reload@hudedu.net
 
 # write_rules LIMIT [QUOTA-KEY] [SEPARATOR]: the quota sits on line 9.
 write_rules() {
-  local limit="$1" key="${2:-messages}" sep="${3:-,}"
+  local limit="$1" key="${2:-messages}" sep="${3-,}"
   cat >"$rules.new" <<JSON
 {
   "version": 1,

@@ -13,6 +13,8 @@ expect_eq "$SWAKS_RC" 0 "first message accepted"
 before="$(redis_digest "*$sender*")"
 echo "counter before: $before" >&2
 expect_match "$before" "$sender" "a counter exists for $sender after one message"
+key="qm:{$sender}:unfinished_limit:sender:messages:3600s"
+expect_eq "$(redis_count "$key")" 1 "counter is 1 after one message"
 
 quit_ok=0
 for i in 1 2 3 4 5; do
@@ -31,6 +33,7 @@ sleep 1  # let Postfix tell the milter about the dropped sessions
 after="$(redis_digest "*$sender*")"
 echo "counter after:  $after" >&2
 expect_eq "$after" "$before" "counter unchanged by 12 unfinished transactions"
+expect_eq "$(redis_count "$key")" 1 "counter still 1 (documented read)"
 
 # And the quota still has exactly 2 messages left.
 send_n 3 "$PF_PORT" "$sender" "$ext"
