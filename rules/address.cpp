@@ -47,6 +47,22 @@ std::size_t find_unquoted(std::string_view text, char wanted, std::size_t from =
     return std::string_view::npos;
 }
 
+// Index of the '>' closing the '<' at `open`, honouring quotes, escapes and
+// nested brackets; npos when unterminated.
+std::size_t find_matching_bracket(std::string_view text, std::size_t open) {
+    bool quoted = false;
+    int depth = 0;
+    for (std::size_t i = open; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\\') { ++i; continue; }
+        if (c == '"') { quoted = !quoted; continue; }
+        if (quoted) continue;
+        if (c == '<') ++depth;
+        if (c == '>' && --depth == 0) return i;
+    }
+    return std::string_view::npos;
+}
+
 std::size_t rfind_unquoted(std::string_view text, char wanted) {
     std::size_t found = std::string_view::npos;
     for (std::size_t at = find_unquoted(text, wanted); at != std::string_view::npos;
@@ -112,10 +128,13 @@ Address normalize_address(std::string_view raw) {
     std::string_view text = trim(raw);
 
     // The mailbox between angle brackets, if any ("Name <a@b>" style too).
-    if (const std::size_t open = find_unquoted(text, '<'); open != std::string_view::npos) {
-        const std::size_t close = find_unquoted(text, '>', open + 1);
-        text = text.substr(open + 1, close == std::string_view::npos ? std::string_view::npos : close - open - 1);
-        text = trim(text);
+    // Like Postfix's smtpd tokenizer, brackets may nest (<<a@b>>) and a quoted
+    // string may hold '<' or '>' ("a>b"@x); each round removes one level.
+    for (int level = 0; level < 64; ++level) {  // bounded: hostile nesting stays cheap
+        const std::size_t open = find_unquoted(text, '<');
+        if (open == std::string_view::npos) break;
+        const std::size_t close = find_matching_bracket(text, open);
+        text = trim(text.substr(open + 1, close == std::string_view::npos ? std::string_view::npos : close - open - 1));
     }
 
     // Source route: "@a,@b:user@host" -> "user@host".

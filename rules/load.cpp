@@ -213,7 +213,10 @@ private:
                     best = key;
                 }
             }
-            if (!best.empty()) message += "; did you mean " + quoted(best) + "?";
+            if (!best.empty()) {
+                message += "; did you mean " + quoted(best) + "?";
+                seen.insert("?" + std::string(best));  // a missing `best` is this same mistake: not reported twice
+            }
             else message += " (expected one of: " + join(known) + ")";
             error(member.key_position, message);
             return false;
@@ -251,14 +254,18 @@ private:
                 get_string(value, "$schema");
             }
         }
-        if (!version) {
+        if (!version && seen.count("?version")) {
+            // reported as a misspelling already
+        } else if (!version) {
             error(root.position, "missing key \"version\" (expected \"version\": 1)");
         } else if (version->kind != Kind::integer || version->integer != 1) {
             error(version->position, "version: expected 1 (the only version this quotamilter understands)");
         }
         if (groups) load_groups(*groups);
         if (defaults) load_defaults(*defaults);
-        if (!policies) {
+        if (!policies && seen.count("?policies")) {
+            // reported as a misspelling already
+        } else if (!policies) {
             error(root.position, "missing key \"policies\" (expected a list of policies, may be empty)");
         } else {
             load_policies(*policies);
@@ -548,11 +555,11 @@ private:
                 quotas = &child;
             }
         }
-        if (!seen.count("name")) error(value.position, "policy: missing key \"name\"");
+        if (!seen.count("name") && !seen.count("?name")) error(value.position, "policy: missing key \"name\"");
         const bool is_exempt = exempt && exempt->boolean;
         if (is_exempt && quotas) {
             error(quotas->position, "policy " + quoted(policy.name) + ": has both \"exempt\": true and \"quotas\" (expected one of them)");
-        } else if (!is_exempt && !quotas) {
+        } else if (!is_exempt && !quotas && !seen.count("?quotas") && !seen.count("?exempt")) {
             error(value.position, "policy " + quoted(policy.name) + ": expected \"quotas\" or \"exempt\": true");
         }
         policy.exempt = is_exempt;
@@ -786,9 +793,9 @@ private:
                 else error(child.position, "prefix_v6: expected an integer from 1 to 128");
             }
         }
-        if (!has_track) error(value.position, "quota: missing key \"track\" (e.g. \"track\": \"sender\")");
-        if (!limit_value) error(value.position, "quota: missing limit (expected exactly one of messages, recipients, bytes)");
-        if (!has_window) error(value.position, "quota: missing key \"window\" (e.g. \"window\": \"1h\")");
+        if (!has_track && !seen.count("?track")) error(value.position, "quota: missing key \"track\" (e.g. \"track\": \"sender\")");
+        if (!limit_value && !seen.count("?messages") && !seen.count("?recipients") && !seen.count("?bytes")) error(value.position, "quota: missing limit (expected exactly one of messages, recipients, bytes)");
+        if (!has_window && !seen.count("?window")) error(value.position, "quota: missing key \"window\" (e.g. \"window\": \"1h\")");
         for (const JsonValue* prefix : {prefix_v4, prefix_v6}) {
             if (prefix && has_track && quota.track != Track::client_net) {
                 error(prefix->position, "quota: prefix_v4/prefix_v6 only apply to \"track\": \"client_net\"");
