@@ -51,7 +51,8 @@ std::optional<IpNetwork> parse_cidr(std::string_view text, CidrError* error) {
     };
     if (error) *error = CidrError::none;
     const std::size_t slash = text.find('/');
-    auto address = parse_ip(text.substr(0, slash));
+    const std::string_view address_text = text.substr(0, slash);
+    auto address = parse_ip(address_text);
     if (!address) return fail(CidrError::malformed);
     IpNetwork network{*address, address->bits()};
     if (slash != std::string_view::npos) {
@@ -59,6 +60,11 @@ std::optional<IpNetwork> parse_cidr(std::string_view text, CidrError* error) {
         int prefix = -1;
         auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
         if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) return fail(CidrError::malformed);
+        // ::ffff:10.0.0.0/104 is the IPv4 network 10.0.0.0/8 (mapped addresses count as IPv4)
+        if (!address->v6 && address_text.find(':') != std::string_view::npos) {
+            if (prefix < 96 || prefix > 128) return fail(CidrError::prefix_out_of_range);
+            prefix -= 96;
+        }
         if (prefix < 0 || prefix > address->bits()) return fail(CidrError::prefix_out_of_range);
         network.prefix = prefix;
     }

@@ -1,5 +1,6 @@
 #include "rules/item.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace quotamilter::rules {
@@ -30,15 +31,12 @@ bool is_plausible_domain(std::string_view domain) {
     return true;
 }
 
+// An attempt at an IP address or CIDR (no '@' here): anything with ':' or
+// '/', or digits and dots only. Such items are reported as bad addresses,
+// not as bare names.
 bool looks_like_ip(std::string_view text) {
-    // digits, dots, colons, hex letters and a slash: an attempt at an address or CIDR
-    bool has_separator = false;
-    for (char c : text) {
-        if (c == '.' || c == ':' || c == '/') has_separator = true;
-        else if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-    }
-    return has_separator && (text.find(':') != std::string_view::npos || text.find('/') != std::string_view::npos ||
-                             std::isdigit(static_cast<unsigned char>(text.front())));
+    if (text.find(':') != std::string_view::npos || text.find('/') != std::string_view::npos) return true;
+    return std::all_of(text.begin(), text.end(), [](char c) { return c == '.' || std::isdigit(static_cast<unsigned char>(c)); });
 }
 
 }  // namespace

@@ -395,7 +395,10 @@ private:
         if (text.find_first_of("\r\n") != std::string::npos) {
             error(value.position, "reply: text must not contain CR or LF (one SMTP reply line)");
             ok = false;
-        } else if (std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+        } else if (std::any_of(text.begin(), text.end(), [](char c) {
+                       // RFC 5321 textstring: HT and printable; anything else could corrupt the reply
+                       return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+                   })) {
             error(value.position, "reply: text must not contain control characters");
             ok = false;
         }
@@ -495,6 +498,16 @@ private:
         check(xcode, xcode_position, "xcode");
     }
 
+    void check_inherited_code(Verdict verdict, const std::string& value, std::string_view key, TextPosition verdict_position) {
+        // quarantine/discard send no code: a default code simply does not concern them
+        if (verdict != Verdict::tempfail && verdict != Verdict::reject) return;
+        const char expected = verdict == Verdict::tempfail ? '4' : '5';
+        if (value[0] == expected) return;
+        error(verdict_position, "quota: verdict " + quoted(to_string(verdict)) + " disagrees with " + std::string(key) + " " +
+                                    quoted(value) + " from defaults (set \"" + std::string(key) + "\" on this quota, expected " +
+                                    expected + (key == "code" ? "XX)" : ".X.X)"));
+    }
+
     // ---- policies ---------------------------------------------------------
 
     void load_policies(const JsonValue& value) {
@@ -522,6 +535,7 @@ private:
             if (contains(keys::policy_later, member.key)) {
                 error(member.key_position, "policy key " + quoted(member.key) +
                                                " (content rules) is not supported yet by this quotamilter; use quotas or exempt");
+                seen.insert("?quotas");  // a content rule: "neither quotas nor exempt" would be noise
                 continue;
             }
             if (!accept_key(member, keys::policy, "policy", seen)) continue;
@@ -549,6 +563,7 @@ private:
                 load_match(child, policy);
             } else if (member.key == "exempt") {
                 if (expect_kind(child, Kind::boolean, "exempt")) exempt = &child;
+                else seen.insert("?exempt");
             } else if (member.key == "mode") {
                 if (auto mode = parse_mode(child)) policy.mode = *mode;
             } else if (member.key == "quotas") {
@@ -805,15 +820,21 @@ private:
         // Defaults fill what the quota leaves open.
         if (!verdict_value && defaults_.verdict) quota.verdict = *defaults_.verdict;
         if (!quota.reply.text && defaults_.reply) quota.reply.text = defaults_.reply;
-        const bool own_code = code.has_value(), own_xcode = xcode.has_value();
-        if (!code && defaults_.code) { code = defaults_.code; code_position = defaults_.code_position; }
-        if (!xcode && defaults_.xcode) { xcode = defaults_.xcode; xcode_position = defaults_.xcode_position; }
-        // A disagreement caused by the quota's own verdict is reported at that verdict.
-        const bool blame_verdict = verdict_value && errors_.size() == errors_before;
-        check_codes_agree(quota.verdict, code, own_code || !blame_verdict ? code_position : verdict_value->position,
-                          xcode, own_xcode || !blame_verdict ? xcode_position : verdict_value->position, "quota");
-        quota.reply.code = code;
-        quota.reply.xcode = xcode;
+        const bool verdict_ok = verdict_value && errors_.size() == errors_before;
+        check_codes_agree(quota.verdict, code, code_position, xcode, xcode_position, "quota");
+        if (!code && defaults_.code) {
+            code = defaults_.code;
+            // defaults vs defaults was checked once; only this quota's own verdict can disagree here
+            if (verdict_ok) check_inherited_code(quota.verdict, *code, "code", verdict_value->position);
+        }
+        if (!xcode && defaults_.xcode) {
+            xcode = defaults_.xcode;
+            if (verdict_ok) check_inherited_code(quota.verdict, *xcode, "xcode", verdict_value->position);
+        }
+        if (quota.verdict == Verdict::tempfail || quota.verdict == Verdict::reject) {
+            quota.reply.code = code;
+            quota.reply.xcode = xcode;
+        }
         return errors_.size() == errors_before;
     }
 };
