@@ -1,0 +1,40 @@
+// Rule reloads: a file that fails check is never loaded.
+#include "milter/rules_reload.h"
+#include "test_doubles.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace quotamilter::milter;
+using quotamilter::test::CapturingLogger;
+
+TEST_CASE("reload: a broken file keeps the rules in force and logs FILE:LINE:COL; a good one applies at once") {
+    const auto path = std::filesystem::temp_directory_path() / ("qm-reload-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(path) << R"({ "version": 1, "policies": [] })";
+    RulesLoad first = load_rules(path.string());
+    REQUIRE(first.rules);
+    RulesHolder holder(first.rules);
+    CapturingLogger logger;
+
+    std::ofstream(path) << "{\n  \"version\": 1,\n  \"policies\": [],\n  \"polices\": []\n}\n";
+    CHECK_FALSE(reload_rules(holder, path.string(), logger));
+    CHECK(holder.current() == first.rules);
+    CHECK(logger.count_containing(path.string() + ":4:") >= 1);
+    CHECK(logger.count_containing("the rules in force stay") == 1);
+
+    std::ofstream(path) << R"({ "version": 1, "policies": [
+        { "name": "p", "match": {}, "quotas": [ { "track": "sender", "bytes": "1MB", "window": "1h" } ] } ] })";
+    CHECK(reload_rules(holder, path.string(), logger));
+    REQUIRE(holder.current() != first.rules);
+    CHECK(holder.current()->policies.size() == 1);
+    CHECK(holder.current()->needs_body());
+    CHECK(logger.count_containing("rules from " + path.string() + " in force: 1 policies, 1 quotas") == 1);
+    CHECK(logger.count_containing("new connections") == 1);
+
+    std::filesystem::remove(path);
+    CHECK_FALSE(reload_rules(holder, path.string(), logger));
+    CHECK(holder.current()->policies.size() == 1);
+}
