@@ -115,7 +115,7 @@ void add_quota(MessagePlan& plan, const Policy& policy, const Quota& quota, cons
 }
 
 std::string not_evaluated_reason(const Policy& stopper) {
-    return "not evaluated: exempt policy " + stopper.name + " stopped evaluation";
+    return "not evaluated: exempt policy " + stopper.name + " stopped evaluation before it";
 }
 
 }  // namespace
@@ -145,25 +145,27 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
 
         applies_to.clear();
         if (match.recipient.present) {
-            std::string matched_names, skipped;
+            std::string recipient_reasons;
             for (std::size_t i = 0; i < recipient_count; ++i) {
                 if (exempted[i]) {
-                    append_reason(skipped, facts.recipients[i].str() + " already exempted by " + exempted_by[i]->name);
+                    append_reason(recipient_reasons, "recipient " + facts.recipients[i].str() + " already exempted by " +
+                                                         exempted_by[i]->name);
                     continue;
                 }
                 ListMatch result = match_address_list(match.recipient, facts.recipients[i]);
                 if (result.matched) applies_to.push_back(i);
-                append_reason(result.matched ? matched_names : skipped, result.reason);
+                append_reason(recipient_reasons,
+                              "recipient " + result.reason + (result.matched ? "" : " (the policy does not apply to it)"));
+            }
+            if (recipient_count == 0) {
+                append_reason(trace.reason, "no recipient yet: recipient " + match.recipient.text + " is decided at RCPT TO");
+            } else {
+                append_reason(trace.reason, recipient_reasons);
             }
             if (applies_to.empty()) {
-                append_reason(trace.reason, recipient_count == 0
-                                                ? "no recipient yet (recipient " + match.recipient.text + " is decided at RCPT TO)"
-                                                : "no recipient matched: " + skipped);
                 plan.trace.push_back(std::move(trace));
                 continue;
             }
-            append_reason(trace.reason, "recipient " + matched_names);
-            if (!skipped.empty()) append_reason(trace.reason, "not for " + skipped);
         } else {
             for (std::size_t i = 0; i < recipient_count; ++i) {
                 if (!exempted[i]) applies_to.push_back(i);

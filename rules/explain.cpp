@@ -92,7 +92,18 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
         header += ")";
         line(header);
         if (!policy.description.empty()) line("   description: " + policy.description);
-        line(std::string(trace.matched ? "   MATCHED: " : "   not matched: ") + trace.reason);
+        if (!trace.matched && trace.reason.rfind("not evaluated", 0) == 0) {
+            line("   skipped: " + trace.reason.substr(std::string_view("not evaluated: ").size()));
+            continue;
+        }
+        line(trace.matched ? "   MATCHED" : "   not matched");
+        // one reason per line: "sender ... matched ...", "recipient ... is excluded by ..."
+        for (std::size_t start = 0; start < trace.reason.size();) {
+            std::size_t end = trace.reason.find("; ", start);
+            if (end == std::string::npos) end = trace.reason.size();
+            line("     - " + trace.reason.substr(start, end - start));
+            start = end + 2;
+        }
         if (!trace.matched) continue;
         if (policy.exempt) {
             if (plan.stopped_by == &policy) {
@@ -107,12 +118,15 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
             line(fmt::format("   quota {}: {}, track {}, verdict {}{}", q + 1, describe_limit(quota), quota.track_label(),
                              reply_summary(quota), policy.mode == Mode::monitor ? " (monitor: logged, never refused)" : ""));
             if (!quota.description.empty()) line("      description: " + quota.description);
+            if (quota.reply.text) line("      reply: " + *quota.reply.text);
             line("      counter: " + counter_identity(policy, quota));
             bool any = false;
             for (const ApplicableQuota& applicable : plan.quotas) {
                 if (applicable.quota != &quota) continue;
                 any = true;
-                line(fmt::format("      tracked key: {} (this message costs {})", applicable.tracked_value, applicable.cost));
+                const bool size_unknown = quota.unit == Unit::bytes && facts.size == 0;
+                line(fmt::format("      tracked key: {} (this message costs {}{})", applicable.tracked_value, applicable.cost,
+                                 size_unknown ? "; give --size BYTES for a real size" : ""));
             }
             if (!any) line("      does not apply: " + why_absent(quota, facts));
         }
@@ -126,8 +140,10 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
     if (plan.quotas.empty()) {
         if (!plan.stopped_by) line("result: no quota applies to this message.");
     } else {
-        line(fmt::format("result: {} {} {}:", plan.quotas.size(), plan.quotas.size() == 1 ? "quota" : "quotas",
-                         plan.stopped_by ? "applied before the exemption" : "apply"));
+        const bool one = plan.quotas.size() == 1;
+        line(fmt::format("result: {} {} {}:", plan.quotas.size(), one ? "quota" : "quotas",
+                         plan.stopped_by ? (one ? "applies before the exemption" : "apply before the exemption")
+                                         : (one ? "applies" : "apply")));
         for (const ApplicableQuota& applicable : plan.quotas) {
             line(fmt::format("  {} key {}: {}, cost {}, {}{}", counter_identity(*applicable.policy, *applicable.quota),
                              applicable.tracked_value, describe_limit(*applicable.quota), applicable.cost,

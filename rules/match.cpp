@@ -116,8 +116,8 @@ ListMatch match_ip_list(const MatchList& list, const std::optional<IpAddress>& i
     if (!list.present) return {true, ""};
     if (!ip) {
         // Unknown client: no item can match it, so only a purely negative list holds.
-        if (list.has_positive) return {false, "client address unknown, not in " + list.text};
-        return {true, "client address unknown, not excluded by " + list.text};
+        if (list.has_positive) return {false, "client address unknown, so not in " + list.text};
+        return {true, "client address unknown, so not excluded by " + list.text};
     }
     return decide(list, "client " + ip->str(), [&](const ItemSet& set) { return set.find_ip(*ip); });
 }
@@ -125,8 +125,8 @@ ListMatch match_ip_list(const MatchList& list, const std::optional<IpAddress>& i
 ListMatch match_sasl_list(const MatchList& list, const std::optional<std::string>& sasl_user) {
     if (!list.present) return {true, ""};
     if (!sasl_user) {
-        if (list.has_positive) return {false, "not authenticated, sasl not in " + list.text};
-        return {true, "not authenticated, sasl not excluded by " + list.text};
+        if (list.has_positive) return {false, "sasl: not authenticated, so not in " + list.text};
+        return {true, "sasl: not authenticated, so not excluded by " + list.text};
     }
     return decide(list, "sasl user " + *sasl_user, [&](const ItemSet& set) { return set.find_name(*sasl_user); });
 }
