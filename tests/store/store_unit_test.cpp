@@ -8,6 +8,7 @@
 #include "store/key_layout.h"
 #include "store/redis_url.h"
 #include "store/window_math.h"
+#include "property_cases.h"
 #include "store_contract.h"
 
 using namespace quotamilter;
@@ -102,4 +103,19 @@ TEST_CASE("the store contract, in memory") {
     test::run_store_contract([](test::SimClock& clock) {
         return open_store(test::store_options("memory:", clock.function()));
     });
+}
+
+namespace {
+std::unique_ptr<QuotaStore> open_memory(StoreOptions options) {
+    options.url = "memory:";
+    return open_store(options);
+}
+}  // namespace
+
+TEST_CASE("property: the memory store never over-admits, never refuses without cause") {
+    test::property_holds(open_memory, 3000);
+}
+
+TEST_CASE("property: the test catches a memory store counting one bucket too few") {
+    test::property_catches_one_bucket_too_few(open_memory, 3000);
 }

@@ -1,0 +1,68 @@
+// The property test cases, for any store (memory: in the unit tests, Redis in
+// the integration tests). Bounded: at most `messages` per window set and
+// about a second of wall time each.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include "store_contract.h"
+#include "window_property.h"
+
+namespace quotamilter::test {
+
+using OpenStoreWithOptions = std::function<std::unique_ptr<store::QuotaStore>(store::StoreOptions)>;
+
+inline std::string describe(const PropertyReport& r) {
+    return "messages " + std::to_string(r.messages) + ", admitted " + std::to_string(r.admitted) +
+           ", refused " + std::to_string(r.refused) + ", refunded " + std::to_string(r.refunded) +
+           ", over limit " + std::to_string(r.over_limit) + ", unjustified " +
+           std::to_string(r.unjustified) + ", bad count " + std::to_string(r.bad_count) +
+           ", store errors " + std::to_string(r.store_errors) + "; first: " + r.first_problem;
+}
+
+inline std::string describe(const std::vector<std::uint32_t>& windows) {
+    std::string out;
+    for (auto w : windows) out += std::to_string(w) + "s ";
+    return out;
+}
+
+// The store under test never over-admits and never refuses without cause.
+inline void property_holds(const OpenStoreWithOptions& open, std::size_t messages) {
+    std::uint32_t seed = 1;
+    for (const auto& windows : property_window_sets()) {
+        SimClock clock;
+        auto store = open(store_options("", clock.function()));
+        const auto report = run_window_property(*store, clock, seed++, windows, messages,
+                                                std::chrono::milliseconds(1500));
+        MESSAGE("windows " << describe(windows) << ": " << describe(report));
+        CHECK(report.clean());
+        // The run exercised both answers, with enough traffic to mean something.
+        CHECK(report.messages >= messages / 2);
+        CHECK(report.admitted >= 20);
+        CHECK(report.refused >= 20);
+        CHECK(report.refunded >= 2);
+    }
+}
+
+// The same test on a store that counts one bucket too few must fail (a): the
+// property test can catch over-admission.
+inline void property_catches_one_bucket_too_few(const OpenStoreWithOptions& open,
+                                                std::size_t messages) {
+    std::uint32_t seed = 1;
+    std::size_t caught = 0;
+    for (const auto& windows : property_window_sets()) {
+        SimClock clock;
+        auto options = store_options("", clock.function());
+        options.test_count_one_bucket_too_few = true;
+        auto store = open(options);
+        const auto report = run_window_property(*store, clock, seed++, windows, messages,
+                                                std::chrono::milliseconds(1500));
+        MESSAGE("one bucket too few, windows " << describe(windows) << ": " << describe(report));
+        CHECK(report.over_limit > 0);
+        CHECK(report.store_errors == 0);
+        caught += report.over_limit > 0;
+    }
+    CHECK(caught == property_window_sets().size());
+}
+
+}  // namespace quotamilter::test
