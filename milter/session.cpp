@@ -107,6 +107,10 @@ FilterAnswer Session::on_connect(const std::optional<std::string>& client_ip,
         case NonSmtpDetection::never: non_smtp_ = false; break;
         case NonSmtpDetection::automatic: non_smtp_ = client_port.has_value() && *client_port == 0; break;
     }
+    if (env_.logger.enabled(LogLevel::debug))
+        env_.logger.debug(fmt::format("connect from {} port {}{}", client_ip_.value_or("unknown"),
+                                      client_port ? std::to_string(*client_port) : "-",
+                                      non_smtp_ ? " (non-SMTP submission: decisions at end of message)" : ""));
     return FilterAnswer::proceed();
 }
 
