@@ -2,6 +2,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <latch>
+#include <thread>
+
 #include "redis_server.h"
 #include "property_cases.h"
 #include "store_contract.h"
@@ -50,4 +54,234 @@ TEST_CASE("property: the Redis store never over-admits, never refuses without ca
 
 TEST_CASE("property: the test catches a Redis script counting one bucket too few") {
     test::property_catches_one_bucket_too_few(open_redis, 3000);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// What check() counts for one counter: a limit of 0 makes it refuse and say.
+std::uint64_t checked_count(QuotaStore& store, const CounterId& id) {
+    const CounterRequest probe{id, 0, 1};
+    const auto d = store.check({&probe, 1});
+    REQUIRE(d.outcome == Outcome::refused);
+    return d.count;
+}
+
+std::string count_with_redis_cli(test::RedisServer& redis, const std::string& key,
+                                 std::uint32_t window_seconds, const std::string& now = "") {
+    std::vector<std::string> args{"--eval", QM_SOURCE_DIR "/store/lua/count.lua", key, ",",
+                                  std::to_string(window_seconds)};
+    if (!now.empty()) args.push_back(now);
+    return trim(redis.cli(args));
+}
+
+}  // namespace
+
+TEST_CASE("32 threads charging one key at once admit exactly the limit") {
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    for (const std::string& url : {redis.url(), std::string("memory:")}) {
+        CAPTURE(url);
+        auto store = open_store(test::store_options(url));
+        const CounterRequest req{test::counter("hammer@example.com"), 50, 1};
+        std::atomic<int> admitted{0}, refused{0}, errors{0};
+        std::latch start(32);
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 32; ++t)
+            threads.emplace_back([&] {
+                start.arrive_and_wait();
+                for (int i = 0; i < 5; ++i) {
+                    const auto d = store->charge({&req, 1});
+                    if (d.outcome == Outcome::admitted) ++admitted;
+                    else if (d.outcome == Outcome::refused) ++refused;
+                    else ++errors;
+                }
+            });
+        for (auto& t : threads) t.join();
+        CHECK(errors == 0);
+        CHECK(admitted == 50);
+        CHECK(refused == 32 * 5 - 50);
+        CHECK(checked_count(*store, req.counter) == 50);
+    }
+}
+
+TEST_CASE("Redis stopped or hung: store_error within timeout + 50 ms, then recovery") {
+    test::RedisServer redis;  // a private one: this test stops it
+    auto options = test::store_options(redis.url());
+    options.timeout = std::chrono::milliseconds(250);
+    options.pool_size = 4;
+    auto store = open_store(options);
+    const CounterRequest req{test::counter("outage@example.com", 60), 1'000'000, 1};
+    REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);
+    const auto bound = options.timeout + std::chrono::milliseconds(50);
+
+    auto every_call_fails_in_time = [&](int threads_count) {
+        std::atomic<int> slow{0}, not_error{0};
+        std::vector<std::thread> threads;
+        for (int t = 0; t < threads_count; ++t)
+            threads.emplace_back([&] {
+                for (int i = 0; i < 6; ++i) {
+                    const auto started = Clock::now();
+                    const auto d = store->charge({&req, 1});
+                    if (Clock::now() - started > bound) ++slow;
+                    if (d.outcome != Outcome::store_error) ++not_error;
+                    else if (d.error.empty()) ++not_error;  // a store_error says what failed
+                    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+                }
+            });
+        for (auto& t : threads) t.join();
+        CHECK(slow == 0);
+        CHECK(not_error == 0);
+    };
+    auto recovers = [&] {
+        const auto give_up = Clock::now() + std::chrono::seconds(5);
+        bool ok = false;
+        while (!ok && Clock::now() < give_up) {
+            ok = store->charge({&req, 1}).outcome == Outcome::admitted;
+            if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        CHECK(ok);
+        // Once recovered, it stays up: no stale pooled connection fails later.
+        for (int i = 0; i < 20; ++i) CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    };
+
+    SUBCASE("stopped, then restarted on the same port") {
+        redis.stop();
+        every_call_fails_in_time(1);
+        every_call_fails_in_time(8);
+        redis.start();
+        recovers();
+    }
+    SUBCASE("hung (SIGSTOP), then resumed (SIGCONT)") {
+        redis.pause();
+        every_call_fails_in_time(1);
+        every_call_fails_in_time(8);  // more callers than pooled connections
+        redis.resume();
+        recovers();
+    }
+}
+
+TEST_CASE("Redis down from the start: a store_error, not a crash; the same store recovers") {
+    test::RedisServer redis;
+    redis.stop();
+    auto store = open_store(test::store_options(redis.url()));
+    const CounterRequest req{test::counter("late@example.com", 60), 10, 1};
+    const auto d = store->check({&req, 1});
+    CHECK(d.outcome == Outcome::store_error);
+    CHECK(d.error.find("connect") != std::string::npos);
+    CHECK(store->counters_of("late@example.com").outcome == Outcome::store_error);
+    CHECK(store->reset("late@example.com", std::nullopt) == Outcome::store_error);
+    redis.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the longest back-off
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+}
+
+TEST_CASE("the documented redis-cli commands print what the store counts") {
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    const CounterId id = test::counter("user1@hudedu.net", 1800);
+    const std::string key = "qm:{user1@hudedu.net}:user1_ratelimit:sender:messages:1800s";
+    REQUIRE(counter_key("qm:", id) == key);
+
+    SUBCASE("real time") {
+        auto store = open_store(test::store_options(redis.url()));
+        const CounterRequest req{id, 50, 1};
+        for (int i = 0; i < 3; ++i) REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);
+        CHECK(trim(redis.cli({"--scan", "--pattern", "qm:{user1@hudedu.net}:*"})) == key);
+        CHECK(count_with_redis_cli(redis, key, 1800) == "3");
+        CHECK(checked_count(*store, id) == 3);
+        const auto status = store->counters_of("user1@hudedu.net");
+        REQUIRE(status.counters.size() == 1);
+        CHECK(status.counters[0].count == 3);
+        CHECK(trim(redis.cli({"OBJECT", "ENCODING", key})) == "listpack");
+        const auto ttl = std::stoll(trim(redis.cli({"PTTL", key})));
+        CHECK(ttl > 1800'000);
+        CHECK(ttl <= 1800'000 + 30'000);
+    }
+    SUBCASE("a bucket gone stale since the last write: the running sum is not the count") {
+        test::SimClock clock;
+        auto store = open_store(test::store_options(redis.url(), clock.function()));
+        const CounterRequest two{id, 50, 2}, one{id, 50, 1};
+        REQUIRE(store->charge({&two, 1}).outcome == Outcome::admitted);
+        clock.advance(900'000);
+        REQUIRE(store->charge({&one, 1}).outcome == Outcome::admitted);
+        clock.advance(900'000 + 60'000);  // the first charge no longer counts
+        const std::string now = std::to_string(clock.now());
+        CHECK(checked_count(*store, id) == 1);
+        CHECK(count_with_redis_cli(redis, key, 1800, now) == "1");
+        CHECK(trim(redis.cli({"HGET", key, "sum"})) == "3");  // why the docs do not use HGET sum
+    }
+}
+
+TEST_CASE("idle counters expire by themselves (PEXPIRE)") {
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    auto store = open_store(test::store_options(redis.url()));
+    const CounterRequest req{test::counter("brief@example.com", 1), 5, 1};
+    REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);
+    const std::string key = counter_key("qm:", req.counter);
+    const auto ttl = std::stoll(trim(redis.cli({"PTTL", key})));
+    CHECK(ttl > 0);
+    CHECK(ttl <= 1'000 + 10);
+    const auto give_up = Clock::now() + std::chrono::seconds(3);
+    while (trim(redis.cli({"EXISTS", key})) != "0" && Clock::now() < give_up)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(trim(redis.cli({"EXISTS", key})) == "0");
+}
+
+TEST_CASE("a full 1800 s counter stays a small listpack hash") {
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    test::SimClock clock;
+    auto store = open_store(test::store_options(redis.url(), clock.function()));
+    const CounterRequest req{test::counter("full@example.com", 1800), 1'000'000, 7};
+    for (int i = 0; i < 300; ++i) {  // every bucket used, for 3 windows
+        REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);
+        clock.advance(18'000);
+    }
+    const std::string key = counter_key("qm:", req.counter);
+    CHECK(trim(redis.cli({"OBJECT", "ENCODING", key})) == "listpack");
+    CHECK(std::stoi(trim(redis.cli({"HLEN", key}))) <= 61 + 2);
+    CHECK(std::stoll(trim(redis.cli({"MEMORY", "USAGE", key}))) <= 1024);
+    // The running sum equals the sum of the buckets (eviction on write keeps it).
+    CHECK(count_with_redis_cli(redis, key, 1800, std::to_string(clock.now() - 18'000)) ==
+          trim(redis.cli({"HGET", key, "sum"})));
+}
+
+TEST_CASE("the script cache emptied (SCRIPT FLUSH): EVAL takes over") {
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    auto store = open_store(test::store_options(redis.url()));
+    const CounterRequest req{test::counter("flush@example.com", 60), 5, 1};
+    REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);
+    redis.cli({"SCRIPT", "FLUSH"});
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    CHECK(checked_count(*store, req.counter) == 2);
+    redis.cli({"SCRIPT", "FLUSH"});
+    CHECK(store->counters_of("flush@example.com").counters.at(0).count == 2);
+}
+
+TEST_CASE("AUTH with an ACL user and SELECT a database") {
+    test::RedisServer redis({"--requirepass", "defaultpw", "--user", "app", "on", ">s3cr@t",
+                             "~qm:*", "+@all"});
+    const CounterRequest req{test::counter("acl@example.com", 60), 5, 1};
+    auto store = open_store(test::store_options("redis://app:s3cr%40t@127.0.0.1:" +
+                                                std::to_string(redis.port()) + "/5"));
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    CHECK(trim(redis.cli({"-a", "defaultpw", "--no-auth-warning", "-n", "5", "EXISTS",
+                          counter_key("qm:", req.counter)})) == "1");
+    auto with_default_user = open_store(
+        test::store_options("redis://:defaultpw@127.0.0.1:" + std::to_string(redis.port()) + "/5"));
+    CHECK(checked_count(*with_default_user, req.counter) == 1);
+    auto wrong = open_store(
+        test::store_options("redis://app:wrong@127.0.0.1:" + std::to_string(redis.port())));
+    const auto d = wrong->charge({&req, 1});
+    CHECK(d.outcome == Outcome::store_error);
+    CHECK(d.error.find("AUTH") != std::string::npos);
 }
