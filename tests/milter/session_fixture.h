@@ -46,10 +46,19 @@ struct FilterFixture {
     milter::FilterEnvironment environment;
 };
 
+// `eom` holds a sentinel until end of message is reached, so that a check of
+// its action can never pass by default.
+inline milter::FilterAnswer not_reached() {
+    milter::FilterAnswer answer;
+    answer.action = milter::FilterAnswer::Action::tempfail;
+    answer.text = "end of message not reached";
+    return answer;
+}
+
 struct Transaction {
     milter::FilterAnswer mail;
     std::vector<milter::FilterAnswer> rcpts;
-    milter::FilterAnswer eom;
+    milter::FilterAnswer eom = not_reached();
     bool reached_eom = false;
 };
 
