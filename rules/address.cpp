@@ -155,7 +155,8 @@ Address normalize_address(std::string_view raw) {
     std::string domain(at == std::string_view::npos ? std::string_view() : trim(text.substr(at + 1)));
 
     lower_ascii_in_place(local);
-    local = strip_batv(std::move(local));
+    // Repeat: nested tags (prvs=T1=prvs=T2=user) must not give each message its own key.
+    for (std::string stripped = strip_batv(local); stripped != local; stripped = strip_batv(local)) local = std::move(stripped);
     if (const std::size_t plus = local.find('+'); plus != std::string::npos && plus > 0) local.resize(plus);
 
     lower_ascii_in_place(domain);

@@ -121,3 +121,31 @@ TEST_CASE("normalize_address: hostile input is bounded and never throws") {
     CHECK_NOTHROW(normalize_address(std::string("\0a@b\0", 5)));
     CHECK(normalize_address(std::string(100000, '@')).str().size() <= 100000);
 }
+
+TEST_CASE("normalize_address: nested BATV tags cannot vary the key") {
+    CHECK(normalize_address("prvs=0123456789=prvs=abcdef0123=user@example.com").str() == "user@example.com");
+    CHECK(normalize_address("prvs=0123456789=msprvs1=abcdef0123=User+x@example.com").str() == "user@example.com");
+}
+
+TEST_CASE("normalize_address: idempotent on well-formed addresses (random, bounded)") {
+    // local@domain with tokens that exercise case, subaddress, BATV and dots:
+    // normalising the normalised form changes nothing, brackets change nothing.
+    static const char* kLocalTokens[] = {"a", "B", "+", "=", ".", "prvs=", "0123456789=", "x", "-", "PRVS=", "msprvs1="};
+    static const char* kDomainTokens[] = {"a", "B", "-", ".", "xn--", "9"};
+    std::uint32_t state = 7;
+    auto next = [&state] {
+        state = state * 1664525u + 1013904223u;
+        return state >> 8;
+    };
+    for (int round = 0; round < 5000; ++round) {
+        std::string local, domain = "d";
+        for (int i = static_cast<int>(next() % 10); i > 0; --i) local += kLocalTokens[next() % (sizeof kLocalTokens / sizeof kLocalTokens[0])];
+        for (int i = static_cast<int>(next() % 6); i > 0; --i) domain += kDomainTokens[next() % (sizeof kDomainTokens / sizeof kDomainTokens[0])];
+        const std::string raw = local + "@" + domain;
+        const std::string once = normalize_address(raw).str();
+        CAPTURE(raw);
+        CHECK(normalize_address(once).str() == once);
+        CHECK(normalize_address("<" + raw + ">").str() == once);
+        CHECK(normalize_address(" <" + raw + "> ").str() == once);
+    }
+}

@@ -7,6 +7,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <sstream>
+
 using namespace quotamilter::rules;
 using rules_test::load_errors;
 using rules_test::load_ok;
@@ -150,4 +153,48 @@ TEST_CASE("load: file errors") {
     REQUIRE(errors.size() == 1);
     CHECK(errors[0].str().rfind("/nonexistent/rules.json: cannot open", 0) == 0);
     CHECK(Diagnostic{"f.json", 3, 7, "boom"}.str() == "f.json:3:7: boom");
+}
+
+TEST_CASE("load: mutated files never crash and always yield rules or positioned errors") {
+    // Deterministic mutations of the reference file: byte flips, deletions,
+    // insertions of JSON punctuation. Bounded: 3000 variants.
+    std::ifstream in(QM_SOURCE_DIR "/rules/examples/hudedu.json");
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    const std::string original = buffer.str();
+    REQUIRE(original.size() > 100);
+    std::uint32_t state = 12345;
+    auto next = [&state] {
+        state = state * 1664525u + 1013904223u;
+        return state >> 8;
+    };
+    static constexpr char kPunctuation[] = "{}[]\",:!%@<>/\\ 0-9ae.\n";
+    int loaded = 0, rejected = 0;
+    for (int round = 0; round < 3000; ++round) {
+        std::string text = original;
+        const int edits = 1 + static_cast<int>(next() % 3);
+        for (int e = 0; e < edits && !text.empty(); ++e) {
+            const std::size_t at = next() % text.size();
+            switch (next() % 3) {
+                case 0: text[at] = kPunctuation[next() % (sizeof kPunctuation - 1)]; break;
+                case 1: text.erase(at, 1 + next() % 8); break;
+                default: text.insert(at, 1, kPunctuation[next() % (sizeof kPunctuation - 1)]); break;
+            }
+        }
+        auto result = load_rules_text(text, "fuzz.json");
+        if (auto* errors = std::get_if<std::vector<Diagnostic>>(&result)) {
+            REQUIRE_FALSE(errors->empty());
+            for (const Diagnostic& d : *errors) {
+                CHECK(d.line >= 1);
+                CHECK(d.column >= 1);
+                CHECK_FALSE(d.message.empty());
+            }
+            ++rejected;
+        } else {
+            for (const Policy& p : std::get<RuleSet>(result).policies) CHECK(p.match != nullptr);
+            ++loaded;
+        }
+    }
+    CHECK(rejected > 0);
+    CHECK(loaded > 0);  // some mutations only touch strings/whitespace
 }
