@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <tuple>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -846,6 +847,10 @@ LoadResult load_rules_text(std::string_view text, const std::string& file_name) 
 }
 
 LoadResult load_rules_file(const std::string& path) {
+    std::error_code ignored;
+    if (std::filesystem::is_directory(path, ignored)) {
+        return std::vector<Diagnostic>{Diagnostic{path, 0, 0, "cannot read: is a directory"}};
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         return std::vector<Diagnostic>{Diagnostic{path, 0, 0, std::string("cannot open: ") + std::strerror(errno)}};
