@@ -36,7 +36,7 @@ constexpr std::int64_t kMaxWindowSeconds = 31 * 86400;
 constexpr std::size_t kMaxReplyText = 900;
 constexpr std::int64_t kMaxPriority = 1000000;
 
-std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 template <typename Keys>
 std::string join(const Keys& keys) {
@@ -204,7 +204,7 @@ private:
     template <typename Keys>
     bool accept_key(const JsonMember& member, const Keys& known, std::string_view where, std::set<std::string>& seen) {
         if (!contains(known, member.key)) {
-            std::string message = "unknown key " + quoted(member.key) + " in " + std::string(where);
+            std::string message = "unknown key " + in_quotes(member.key) + " in " + std::string(where);
             std::string_view best;
             std::size_t best_distance = 3;
             for (std::string_view key : known) {
@@ -215,7 +215,7 @@ private:
                 }
             }
             if (!best.empty()) {
-                message += "; did you mean " + quoted(best) + "?";
+                message += "; did you mean " + in_quotes(best) + "?";
                 seen.insert("?" + std::string(best));  // a missing `best` is this same mistake: not reported twice
             }
             else message += " (expected one of: " + join(known) + ")";
@@ -223,7 +223,7 @@ private:
             return false;
         }
         if (!seen.insert(member.key).second) {
-            error(member.key_position, "duplicate key " + quoted(member.key) + " in " + std::string(where));
+            error(member.key_position, "duplicate key " + in_quotes(member.key) + " in " + std::string(where));
             return false;
         }
         return true;
@@ -280,16 +280,16 @@ private:
         std::set<std::string> seen;
         for (const auto& [member, list] : value.members) {
             if (!is_valid_name(member.key)) {
-                error(member.key_position, "invalid group name " + quoted(member.key) + " (expected 1 to 64 of A-Z a-z 0-9 _ . -)");
+                error(member.key_position, "invalid group name " + in_quotes(member.key) + " (expected 1 to 64 of A-Z a-z 0-9 _ . -)");
                 continue;
             }
             if (!seen.insert(member.key).second) {
-                error(member.key_position, "duplicate group " + quoted(member.key));
+                error(member.key_position, "duplicate group " + in_quotes(member.key));
                 continue;
             }
             GroupDefinition group;
             group.position = member.key_position;
-            const std::string what = "group " + quoted(member.key);
+            const std::string what = "group " + in_quotes(member.key);
             if (!expect_kind(list, Kind::array, what)) {
                 group.valid = false;
                 groups_[member.key] = std::move(group);
@@ -325,7 +325,7 @@ private:
         for (auto& [name, group] : groups_) {
             for (const PositionedItem& entry : group.items) {
                 if (entry.item.kind == Item::Kind::group && !groups_.count(entry.item.name)) {
-                    error(entry.position, "group " + quoted(name) + ": undefined group %" + entry.item.name);
+                    error(entry.position, "group " + in_quotes(name) + ": undefined group %" + entry.item.name);
                     group.valid = false;
                 }
             }
@@ -345,7 +345,7 @@ private:
                     auto start = std::find(path.begin(), path.end(), entry.item.name);
                     for (auto it = start; it != path.end(); ++it) cycle += "%" + *it + " -> ";
                     cycle += "%" + entry.item.name;
-                    error(entry.position, "group " + quoted(name) + ": cyclic group reference " + cycle);
+                    error(entry.position, "group " + in_quotes(name) + ": cyclic group reference " + cycle);
                     for (auto it = start; it != path.end(); ++it) groups_.at(*it).valid = false;
                 } else if (state == Colour::white) {
                     visit(entry.item.name);
@@ -485,14 +485,14 @@ private:
         auto check = [&](const std::optional<std::string>& value, TextPosition position, std::string_view key) {
             if (!value) return;
             if (verdict != Verdict::tempfail && verdict != Verdict::reject) {
-                error(position, std::string(where) + ": " + std::string(key) + " " + quoted(*value) + " makes no sense with verdict " +
-                                    quoted(to_string(verdict)) + " (the message is accepted; only tempfail and reject send a code)");
+                error(position, std::string(where) + ": " + std::string(key) + " " + in_quotes(*value) + " makes no sense with verdict " +
+                                    in_quotes(to_string(verdict)) + " (the message is accepted; only tempfail and reject send a code)");
                 return;
             }
             const char expected = verdict == Verdict::tempfail ? '4' : '5';
             if ((*value)[0] != expected) {
-                error(position, std::string(where) + ": " + std::string(key) + " " + quoted(*value) + " disagrees with verdict " +
-                                    quoted(to_string(verdict)) + " (expected " + expected + (key == "code" ? "XX)" : ".X.X)"));
+                error(position, std::string(where) + ": " + std::string(key) + " " + in_quotes(*value) + " disagrees with verdict " +
+                                    in_quotes(to_string(verdict)) + " (expected " + expected + (key == "code" ? "XX)" : ".X.X)"));
             }
         };
         check(code, code_position, "code");
@@ -504,8 +504,8 @@ private:
         if (verdict != Verdict::tempfail && verdict != Verdict::reject) return;
         const char expected = verdict == Verdict::tempfail ? '4' : '5';
         if (value[0] == expected) return;
-        error(verdict_position, "quota: verdict " + quoted(to_string(verdict)) + " disagrees with " + std::string(key) + " " +
-                                    quoted(value) + " from defaults (set \"" + std::string(key) + "\" on this quota, expected " +
+        error(verdict_position, "quota: verdict " + in_quotes(to_string(verdict)) + " disagrees with " + std::string(key) + " " +
+                                    in_quotes(value) + " from defaults (set \"" + std::string(key) + "\" on this quota, expected " +
                                     expected + (key == "code" ? "XX)" : ".X.X)"));
     }
 
@@ -534,7 +534,7 @@ private:
         policy.mode = defaults_.mode.value_or(Mode::enforce);
         for (const auto& [member, child] : value.members) {
             if (contains(keys::policy_later, member.key)) {
-                error(member.key_position, "policy key " + quoted(member.key) +
+                error(member.key_position, "policy key " + in_quotes(member.key) +
                                                " (content rules) is not supported yet by this quotamilter; use quotas or exempt");
                 seen.insert("?quotas");  // a content rule: "neither quotas nor exempt" would be noise
                 continue;
@@ -543,12 +543,12 @@ private:
             if (member.key == "name") {
                 if (!expect_kind(child, Kind::string, "name")) continue;
                 if (!is_valid_name(child.string)) {
-                    error(child.position, "name: " + quoted(child.string) + " is not a valid policy name (expected 1 to 64 of A-Z a-z 0-9 _ . -)");
+                    error(child.position, "name: " + in_quotes(child.string) + " is not a valid policy name (expected 1 to 64 of A-Z a-z 0-9 _ . -)");
                     continue;
                 }
                 auto [previous, inserted] = names.emplace(child.string, child.position);
                 if (!inserted) {
-                    error(child.position, "name: duplicate policy name " + quoted(child.string) + " (first used at line " +
+                    error(child.position, "name: duplicate policy name " + in_quotes(child.string) + " (first used at line " +
                                               std::to_string(previous->second.line) + ")");
                 }
                 policy.name = child.string;
@@ -574,9 +574,9 @@ private:
         if (!seen.count("name") && !seen.count("?name")) error(value.position, "policy: missing key \"name\"");
         const bool is_exempt = exempt && exempt->boolean;
         if (is_exempt && quotas) {
-            error(quotas->position, "policy " + quoted(policy.name) + ": has both \"exempt\": true and \"quotas\" (expected one of them)");
+            error(quotas->position, "policy " + in_quotes(policy.name) + ": has both \"exempt\": true and \"quotas\" (expected one of them)");
         } else if (!is_exempt && !quotas && !seen.count("?quotas") && !seen.count("?exempt")) {
-            error(value.position, "policy " + quoted(policy.name) + ": expected \"quotas\" or \"exempt\": true");
+            error(value.position, "policy " + in_quotes(policy.name) + ": expected \"quotas\" or \"exempt\": true");
         }
         policy.exempt = is_exempt;
         if (quotas && !is_exempt) load_quotas(*quotas, policy);
@@ -638,8 +638,8 @@ private:
                 continue;
             }
             if (!item_fits(list, entry.item.kind)) {
-                error(reference, "match." + std::string(list_name(list)) + ": " + origin + " includes " + quoted(entry.item.text) +
-                                     " (group " + quoted(name) + ", line " + std::to_string(entry.position.line) + "), which is " +
+                error(reference, "match." + std::string(list_name(list)) + ": " + origin + " includes " + in_quotes(entry.item.text) +
+                                     " (group " + in_quotes(name) + ", line " + std::to_string(entry.position.line) + "), which is " +
                                      std::string(kind_name(entry.item.kind)) + " and can never match a " +
                                      std::string(list_name(list)));
                 continue;
@@ -677,7 +677,7 @@ private:
                 continue;
             }
             if (!item_fits(list, item.kind)) {
-                std::string message = what + ": " + quoted(item.text) + " is " + std::string(kind_name(item.kind)) +
+                std::string message = what + ": " + in_quotes(item.text) + " is " + std::string(kind_name(item.kind)) +
                                       ", not a " + std::string(list_name(list)) + " item (expected " +
                                       std::string(expected_items(list)) + ")";
                 if (item.kind == Item::Kind::name && item.text.find('.') != std::string::npos) {
@@ -708,7 +708,7 @@ private:
             if (quota.track == Track::client_net) label += "/" + std::to_string(quota.prefix_v4) + "/" + std::to_string(quota.prefix_v6);
             auto [previous, inserted] = counters.emplace(std::make_tuple(label, quota.unit, quota.window.count()), entry.position);
             if (!inserted) {
-                error(entry.position, "quota: same track " + quoted(quota.track_label()) + ", unit " + quoted(to_string(quota.unit)) +
+                error(entry.position, "quota: same track " + in_quotes(quota.track_label()) + ", unit " + in_quotes(to_string(quota.unit)) +
                                           " and window " + format_duration(quota.window) + " as the quota at line " +
                                           std::to_string(previous->second.line) + " (they would share one counter)");
                 continue;
@@ -768,14 +768,14 @@ private:
                 if (auto track = parse_track(child.string)) {
                     quota.track = *track;
                 } else if (child.string.rfind("header:", 0) == 0 && child.string.size() > 7) {
-                    error(child.position, "track: " + quoted(child.string) + " (counting per header value) is not supported yet by this quotamilter");
+                    error(child.position, "track: " + in_quotes(child.string) + " (counting per header value) is not supported yet by this quotamilter");
                 } else {
                     error(child.position, "track: expected one of sender, sender_domain, sasl_user, client_ip, client_net, "
-                                          "recipient, recipient_domain, policy; got " + quoted(child.string));
+                                          "recipient, recipient_domain, policy; got " + in_quotes(child.string));
                 }
             } else if (member.key == "messages" || member.key == "recipients" || member.key == "bytes") {
                 if (limit_value) {
-                    error(member.key_position, "quota: " + quoted(member.key) + " and " + quoted(limit_key) +
+                    error(member.key_position, "quota: " + in_quotes(member.key) + " and " + in_quotes(limit_key) +
                                                    " together (expected exactly one of messages, recipients, bytes; use two quotas)");
                     continue;
                 }
