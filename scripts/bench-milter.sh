@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Benchmark (a), milter level: quotamilter (with Redis) against the null
+# milter, driven by qm-milter-load over the milter protocol (no MTA), at 1, 8
+# and 64 concurrent connections. Configurations alternate round by round;
+# medians of BENCH_ROUNDS rounds and ratios from this one run are printed.
+#
+#   null-all   qm-null-milter, every stage (HELO, 5 headers, EOH, body too)
+#   null-qm    qm-null-milter negotiating quotamilter's stages (connect, MAIL,
+#              RCPT, DATA, EOM): the same round trips as quotamilter, no work
+#   qm         quotamilter serve, bench/rules/hudedu-bench.json (the reference
+#              rules with limits high enough that nothing is refused: the
+#              internal_outbound policy applies, 4 quotas per message), Redis
+#   qm-1quota  quotamilter with bench/rules/sender-rate.json (one quota)
+#
+# Environment: BENCH_ROUNDS (5), BENCH_MESSAGES (3000 per run),
+# BENCH_CONNECTIONS ("1 8 64"), BENCH_SENDERS (uniform:1000), BENCH_SOCKET
+# (tcp|unix, default tcp), BENCH_TIME_LIMIT (whole benchmark, 1200 s).
+set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/lib/bench-common.sh"
+
+messages="${BENCH_MESSAGES:-3000}"
+connection_counts="${BENCH_CONNECTIONS:-1 8 64}"
+senders="${BENCH_SENDERS:-uniform:1000}"
+socket_kind="${BENCH_SOCKET:-tcp}"
+configs=(null-all null-qm qm qm-1quota)
+
+qm_harness_init
+bench_build
+bench_deadline_set "${BENCH_TIME_LIMIT:-1200}"
+qm_start_redis REDIS
+redis_url="redis://127.0.0.1:$REDIS_PORT/0"
+bench_start_null_milter NULLALL "$socket_kind"
+bench_start_null_milter NULLQM "$socket_kind" --stages quotamilter
+bench_start_quotamilter QM "$socket_kind" "$BENCH_RULES_DIR/hudedu-bench.json" "$redis_url"
+bench_start_quotamilter QM1 "$socket_kind" "$BENCH_RULES_DIR/sender-rate.json" "$redis_url" --key-prefix "qm1:"
+
+socket_of() {
+  case "$1" in
+    null-all) echo "$NULLALL_SOCKET" ;;
+    null-qm) echo "$NULLQM_SOCKET" ;;
+    qm) echo "$QM_SOCKET" ;;
+    qm-1quota) echo "$QM1_SOCKET" ;;
+  esac
+}
+pid_of() {
+  case "$1" in
+    null-all) echo "$NULLALL_PID" ;;
+    null-qm) echo "$NULLQM_PID" ;;
+    qm) echo "$QM_PID" ;;
+    qm-1quota) echo "$QM1_PID" ;;
+  esac
+}
+
+bench_machine
+echo "benchmark (a): milter level, $messages messages per run, senders $senders, $socket_kind sockets, $BENCH_ROUNDS rounds"
+
+# Warm-up: every milter once (threads, Redis scripts loaded, page cache).
+for config in "${configs[@]}"; do
+  "$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections 8 --messages 500 \
+    --senders "$senders" --time-limit 60 >/dev/null
+done
+
+failures=0
+for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+  bench_deadline_passed && { bench_log "time limit reached after $((round - 1)) rounds"; break; }
+  for k in $connection_counts; do
+    # Alternate the order round by round so no configuration always runs first.
+    order=("${configs[@]}")
+    if ((round % 2 == 0)); then order=(qm-1quota qm null-qm null-all); fi
+    for config in "${order[@]}"; do
+      pid=$(pid_of "$config")
+      redis_cpu_before=$(bench_cpu_ms "$REDIS_PID")
+      cpu_before=$(bench_cpu_ms "$pid")
+      out=$("$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections "$k" \
+        --messages "$messages" --senders "$senders" --seed "$round" --time-limit 120) || {
+        bench_log "round $round $config k=$k: load generator failed"; failures=$((failures + 1)); }
+      cpu_after=$(bench_cpu_ms "$pid")
+      redis_cpu_after=$(bench_cpu_ms "$REDIS_PID")
+      result=$(printf '%s\n' "$out" | grep '^RESULT' || true)
+      [ -n "$result" ] || continue
+      rejected=$(($(bench_field "$result" rejected) + $(bench_field "$result" tempfailed)))
+      [ "$rejected" -eq 0 ] || bench_log "WARNING: $config refused $rejected messages"
+      bench_record "$config.k$k" rate "$(bench_field "$result" msgs_per_s)"
+      bench_record "$config.k$k" p50 "$(bench_field "$result" message_p50_us)"
+      bench_record "$config.k$k" p99 "$(bench_field "$result" message_p99_us)"
+      bench_record "$config.k$k" mailp99 "$(bench_field "$result" mail_p99_us)"
+      bench_record "$config.k$k" eomp99 "$(bench_field "$result" eom_p99_us)"
+      bench_record "$config.k$k" cpu "$(awk -v c=$((cpu_after - cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
+      bench_record "$config.k$k" rediscpu "$(awk -v c=$((redis_cpu_after - redis_cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
+      bench_log "round $round k=$k $config: $(bench_field "$result" msgs_per_s) msg/s"
+    done
+  done
+done
+
+echo
+echo "medians over the rounds (msg/s; latency of a whole message, MAIL to end-of-message answer, in µs;"
+echo "CPU ms per message of the milter process and of redis-server)"
+printf '%-10s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "rounds"
+for k in $connection_counts; do
+  for config in "${configs[@]}"; do
+    printf '%-10s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' "$config" "$k" \
+      "$(bench_median_of "$config.k$k" rate)" "$(bench_median_of "$config.k$k" p50)" \
+      "$(bench_median_of "$config.k$k" p99)" "$(bench_median_of "$config.k$k" mailp99)" \
+      "$(bench_median_of "$config.k$k" eomp99)" "$(bench_median_of "$config.k$k" cpu)" \
+      "$(bench_median_of "$config.k$k" rediscpu)" "$(bench_values "$config.k$k" rate | wc -w)"
+  done
+done
+echo
+echo "ratios of medians (throughput)"
+for k in $connection_counts; do
+  qm_rate=$(bench_median_of "qm.k$k" rate)
+  qm1_rate=$(bench_median_of "qm-1quota.k$k" rate)
+  nullqm_rate=$(bench_median_of "null-qm.k$k" rate)
+  nullall_rate=$(bench_median_of "null-all.k$k" rate)
+  printf 'k=%-3s qm/null-qm %s  qm/null-all %s  qm-1quota/null-qm %s\n' "$k" \
+    "$(bench_ratio "$qm_rate" "$nullqm_rate")" "$(bench_ratio "$qm_rate" "$nullall_rate")" \
+    "$(bench_ratio "$qm1_rate" "$nullqm_rate")"
+done
+if [[ " $connection_counts " == *" 8 "* ]]; then
+  target=$(bench_ratio "$(bench_median_of qm.k8 rate)" "$(bench_median_of null-qm.k8 rate)")
+  verdict=$(awk -v r="$target" 'BEGIN {print (r >= 0.8) ? "met" : "MISSED"}')
+  echo "target: quotamilter >= 0.8x the null milter at 8 connections: $target ($verdict)"
+fi
+[ "$failures" -eq 0 ] || { echo "$failures run(s) failed" >&2; exit 1; }

@@ -1,0 +1,199 @@
+# shellcheck shell=bash
+# Shared by scripts/bench-*.sh: builds the benchmark tools, starts the milters
+# under test (on top of scripts/lib/harness.sh, which starts redis, smtp-sink
+# and Postfix on free loopback ports and stops everything by PID at exit),
+# and computes medians and ratios.
+#
+# Environment:
+#   BENCH_BUILD_DIR  build directory (default: SOURCE/build-bench, Release)
+#   BENCH_ROUNDS     rounds per benchmark (default 5, at least 5 for reported figures)
+#   QM_KEEP_TMP=1    keep the temporary directory (logs) after the run
+set -euo pipefail
+
+BENCH_SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=harness.sh
+source "$BENCH_SOURCE_DIR/scripts/lib/harness.sh"
+
+BENCH_BUILD_DIR="${BENCH_BUILD_DIR:-$BENCH_SOURCE_DIR/build-bench}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-5}"
+BENCH_TOOLS="$BENCH_BUILD_DIR/bench"
+QUOTAMILTER="${QUOTAMILTER:-$BENCH_BUILD_DIR/quotamilter}"
+BENCH_RULES_DIR="$BENCH_SOURCE_DIR/bench/rules"
+
+bench_log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# Configures (Release) and builds the tools and quotamilter if needed.
+bench_build() {
+  if [ ! -f "$BENCH_BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S "$BENCH_SOURCE_DIR" -B "$BENCH_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  cmake --build "$BENCH_BUILD_DIR" -j2 --target qm-milter-load qm-null-milter qm-smtp-latency quotamilter \
+    >"${QM_TMP:-/tmp}/bench-build.log" 2>&1 || { tail -n 30 "${QM_TMP:-/tmp}/bench-build.log" >&2; qm_die "build failed"; }
+}
+
+# Prints the machine: nproc, CPU model, memory, load (for the report header).
+bench_machine() {
+  printf 'machine: %s cores, %s, %s memory; load average %s; %s UTC\n' \
+    "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+    "$(free -h | awk '/^Mem:/ {print $2}')" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%H:%M)"
+}
+
+# ---------------------------------------------------------------- milters
+# bench_start_null_milter NAME tcp|unix [qm-null-milter args...]
+#   -> NAME_PID NAME_POSTFIX (Postfix syntax) NAME_SOCKET (libmilter syntax)
+bench_start_null_milter() {
+  local name="$1" kind="$2"
+  shift 2
+  local lower log pid spec postfix_spec port="" path="" try
+  lower="$(echo "$name" | tr 'A-Z' 'a-z')"
+  log="$QM_TMP/$lower.log"
+  for try in 1 2 3; do
+    if [ "$kind" = tcp ]; then
+      port=$(qm_free_port)
+      spec="inet:$port@127.0.0.1" postfix_spec="inet:127.0.0.1:$port"
+    else
+      path="$QM_TMP/$lower.sock"
+      spec="unix:$path" postfix_spec="unix:$path"
+    fi
+    "$BENCH_TOOLS/qm-null-milter" --socket "$spec" "$@" >>"$log" 2>&1 &
+    pid=$!
+    if bench_wait_socket "$kind" "$port" "$path" "$pid"; then
+      qm_on_exit "qm_stop_pid $pid"
+      printf -v "${name}_PID" '%s' "$pid"
+      printf -v "${name}_SOCKET" '%s' "$spec"
+      printf -v "${name}_POSTFIX" '%s' "$postfix_spec"
+      bench_log "null milter $name on $spec (pid $pid) $*"
+      return 0
+    fi
+    qm_stop_pid "$pid"
+  done
+  cat "$log" >&2
+  qm_die "null milter $name did not start"
+}
+
+# bench_start_quotamilter NAME tcp|unix RULES REDIS_URL [serve args...]
+#   -> NAME_PID NAME_POSTFIX NAME_SOCKET NAME_LOG
+# (The harness's qm_start_quotamilter listens on TCP only.)
+bench_start_quotamilter() {
+  local name="$1" kind="$2" rules="$3" redis_url="$4"
+  shift 4
+  local lower log pid spec postfix_spec port="" path="" try
+  lower="$(echo "$name" | tr 'A-Z' 'a-z')"
+  log="$QM_TMP/$lower.log"
+  for try in 1 2 3; do
+    if [ "$kind" = tcp ]; then
+      port=$(qm_free_port)
+      spec="inet:$port@127.0.0.1" postfix_spec="inet:127.0.0.1:$port"
+    else
+      path="$QM_TMP/$lower.sock"
+      spec="unix:$path" postfix_spec="unix:$path"
+    fi
+    "$QUOTAMILTER" serve --socket "$spec" --rules "$rules" --redis "$redis_url" \
+      --socket-mode 0666 --log-level warning "$@" >>"$log" 2>&1 &
+    pid=$!
+    if bench_wait_socket "$kind" "$port" "$path" "$pid"; then
+      qm_on_exit "qm_stop_pid $pid"
+      printf -v "${name}_PID" '%s' "$pid"
+      printf -v "${name}_SOCKET" '%s' "$spec"
+      printf -v "${name}_POSTFIX" '%s' "$postfix_spec"
+      printf -v "${name}_LOG" '%s' "$log"
+      bench_log "quotamilter $name on $spec (pid $pid, rules $(basename "$rules"))"
+      return 0
+    fi
+    qm_stop_pid "$pid"
+  done
+  tail -n 20 "$log" >&2
+  qm_die "quotamilter $name did not start"
+}
+
+# Waits (10 s at most) until a TCP port listens or a unix socket exists.
+bench_wait_socket() {
+  local kind="$1" port="$2" path="$3" pid="$4" i
+  if [ "$kind" = tcp ]; then
+    qm_wait_listening "$port" 10 "$pid"
+    return
+  fi
+  for ((i = 0; i < 100; i++)); do
+    [ -S "$path" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# Resident set size of PID in KiB.
+bench_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---------------------------------------------------------------- numbers
+# bench_field "RESULT k=v k=v" KEY  ->  v
+bench_field() { printf '%s\n' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2; exit}'; }
+
+# bench_median NUMBER...  ->  the median (mean of the two middle ones when even)
+bench_median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+    if (NR == 0) { print "nan"; exit }
+    if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bench_ratio A B  ->  A/B with 3 decimals
+bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "nan"; else printf "%.3f\n", a / b }'; }
+
+# bench_diff A B  ->  A-B with 3 decimals
+bench_diff() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a - b }'; }
+
+# Values of one configuration are kept in files: QM_TMP/values/CONFIG.METRIC,
+# one number per line, one line per round.
+bench_record() { mkdir -p "$QM_TMP/values"; printf '%s\n' "$3" >>"$QM_TMP/values/$1.$2"; }
+bench_values() { cat "$QM_TMP/values/$1.$2" 2>/dev/null | tr '\n' ' '; }
+bench_median_of() {
+  # shellcheck disable=SC2046
+  bench_median $(bench_values "$1" "$2")
+}
+
+# A deadline for a whole benchmark: bench_deadline_set SECONDS; bench_deadline_passed
+bench_deadline_set() { BENCH_DEADLINE=$(($(date +%s) + $1)); }
+bench_deadline_passed() { [ "$(date +%s)" -ge "${BENCH_DEADLINE:-0}" ]; }
+
+# CPU time (user+system) of PID so far, in milliseconds (threads included).
+bench_cpu_ms() {
+  local ticks
+  ticks=$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0)
+  echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}
+
+# main.cf lines for benchmark instances: deliver nothing (discard), so that
+# delivery work does not compete with the SMTP side being measured. (Later
+# lines win over the harness's smtp-sink transports.)
+BENCH_DISCARD_LINES=(
+  "default_transport = discard:benchmark"
+  "local_transport = discard:benchmark"
+  "relay_transport = discard:benchmark"
+)
+
+# bench_start_postfix NAME MILTER [extra main.cf lines...]: a harness Postfix
+# (needs SINK_PORT from qm_start_sink) that discards what it accepts.
+bench_start_postfix() {
+  local name="$1" milter="$2"
+  shift 2
+  qm_start_postfix "$name" "$milter" "$SINK_PORT" "${BENCH_DISCARD_LINES[@]}" "$@"
+}
+
+# Waits (bounded) until the queue of Postfix NAME is empty, so that one
+# round's deliveries do not run during the next round's measurement.
+bench_wait_queue_empty() {
+  local name="$1" timeout="${2:-60}" base_var="${1}_BASE" i n
+  local queue="${!base_var}/queue"
+  for ((i = 0; i < timeout * 10; i++)); do
+    n=$(find "$queue/incoming" "$queue/active" "$queue/maildrop" "$queue/deferred" -type f 2>/dev/null | wc -l)
+    [ "$n" -eq 0 ] && return 0
+    sleep 0.1
+  done
+  bench_log "WARNING: queue of $name still holds $n message(s) after ${timeout}s"
+  return 0
+}
+
+# Number of refusals Postfix NAME logged so far (milter or policy).
+bench_refusals() {
+  local log_var="${1}_LOG"
+  grep -Ec 'reject: |milter-reject|milter-discard' "${!log_var}" 2>/dev/null || true
+}
