@@ -38,16 +38,23 @@ local function int(x) return string.format('%d', x) end
 
 -- Where a counter stands now, and which of its buckets no longer count.
 local function stand(key, w, g)
-  local h = redis.call('HMGET', key, 'last', 'sum')
-  local last, sum = tonumber(h[1]), tonumber(h[2]) or 0
   local b = now - math.fmod(now, g)
-  if last and last > b then b = last end
+  -- One read for the common case: the bookkeeping and the current bucket.
+  local h = redis.call('HMGET', key, 'last', 'sum', int(b))
+  local last, sum, units = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+  if last and last > b then  -- the clock went back: stay in the newest bucket
+    b = last
+    units = tonumber(redis.call('HGET', key, int(b))) or 0
+  end
   local first = b - w
   if one_too_few then first = first + g end
   local s = { key = key, w = w, g = g, bucket = b, first = first, sum = sum, count = 0,
-              stale = {}, stale_units = 0, all_stale = false }
+              units = units, last = last, stale = {}, stale_units = 0, all_stale = false }
   if not last then return s end
-  if last < first then s.all_stale = true return s end
+  if last < first then
+    s.all_stale, s.units = true, 0
+    return s
+  end
   -- The last write evicted everything before last - (b - first); what lies
   -- between that and first has gone stale since.
   local names = {}
@@ -131,10 +138,10 @@ for _, key in ipairs(order) do
       sum = sum - s.stale_units
     end
     local b = int(s.bucket)
-    redis.call('HINCRBY', key, b, int(units))
-    redis.call('HSET', key, 'sum', int(sum + units), 'last', b)
-    -- The key vanishes when its newest bucket stops counting.
-    if not simulated then
+    redis.call('HSET', key, b, int(s.units + units), 'sum', int(sum + units), 'last', b)
+    -- The key vanishes when its newest bucket stops counting; that moment
+    -- only moves when a new bucket starts.
+    if not simulated and s.last ~= s.bucket then
       redis.call('PEXPIRE', key, int(s.bucket + (s.bucket - s.first) + s.g - now))
     end
   end
