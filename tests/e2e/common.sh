@@ -8,6 +8,8 @@
 #   QM_E2E_MUTATION=no-milter   Postfix runs without any milter
 #   QM_E2E_MUTATION=accept-all  Postfix talks to scripts/lib/fake_milter.py,
 #                               which accepts everything (quotamilter idles)
+#   QM_E2E_SERVE_ARGS="..."     extra `quotamilter serve` flags (e.g.
+#                               "--on-store-error accept" must fail redis_outage)
 set -euo pipefail
 
 QM_SOURCE_DIR="${QM_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -74,7 +76,8 @@ e2e_stack() {
   qm_harness_init
   qm_start_redis REDIS
   qm_start_sink SINK
-  qm_start_quotamilter QM "$rules" "redis://127.0.0.1:$REDIS_PORT/0" "$@"
+  # shellcheck disable=SC2086  # word splitting of the mutation flags is wanted
+  qm_start_quotamilter QM "$rules" "redis://127.0.0.1:$REDIS_PORT/0" "$@" ${QM_E2E_SERVE_ARGS:-}
   e2e_prepare_mutation
   qm_start_postfix PF "$(e2e_milter_for QM)" "$SINK_PORT"
 }
