@@ -38,19 +38,19 @@ void append_reason(std::string& reasons, const std::string& reason) {
 // The conditions that do not depend on recipients. Returns false (and the
 // reason) when one fails.
 bool message_conditions_hold(const PolicyMatch& match, const MessageFacts& facts, const SessionFacts& session,
-                             std::string& reasons) {
+                             bool explain, std::string& reasons) {
     if (match.sender.present) {
-        ListMatch result = match_address_list(match.sender, facts.sender);
-        append_reason(reasons, "sender " + result.reason);
+        ListMatch result = match_address_list(match.sender, facts.sender, explain);
+        if (explain) append_reason(reasons, "sender " + result.reason);
         if (!result.matched) return false;
     }
     if (match.client.present) {
-        ListMatch result = match_ip_list(match.client, session.ip);
+        ListMatch result = match_ip_list(match.client, session.ip, explain);
         append_reason(reasons, result.reason);
         if (!result.matched) return false;
     }
     if (match.sasl.present) {
-        ListMatch result = match_sasl_list(match.sasl, session.sasl_user);
+        ListMatch result = match_sasl_list(match.sasl, session.sasl_user, explain);
         append_reason(reasons, result.reason);
         if (!result.matched) return false;
     }
@@ -121,6 +121,15 @@ std::string not_evaluated_reason(const Policy& stopper) {
 }  // namespace
 
 MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
+    return plan_message(rules, facts, PlanOptions{});
+}
+
+MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts) {
+    return plan_at_mail(rules, facts, PlanOptions{});
+}
+
+MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts, PlanOptions options) {
+    const bool explain = options.with_reasons;
     MessagePlan plan;
     plan.trace.reserve(rules.policies.size());
     const SessionFacts session = session_facts(facts);
@@ -133,12 +142,12 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
     for (const Policy& policy : rules.policies) {
         PolicyTrace trace{&policy, false, {}};
         if (plan.stopped_by) {
-            trace.reason = not_evaluated_reason(*plan.stopped_by);
+            if (explain) trace.reason = not_evaluated_reason(*plan.stopped_by);
             plan.trace.push_back(std::move(trace));
             continue;
         }
         const PolicyMatch& match = *policy.match;
-        if (!message_conditions_hold(match, facts, session, trace.reason)) {
+        if (!message_conditions_hold(match, facts, session, explain, trace.reason)) {
             plan.trace.push_back(std::move(trace));
             continue;
         }
@@ -148,16 +157,22 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
             std::string recipient_reasons;
             for (std::size_t i = 0; i < recipient_count; ++i) {
                 if (exempted[i]) {
-                    append_reason(recipient_reasons, "recipient " + facts.recipients[i].str() + " already exempted by " +
-                                                         exempted_by[i]->name);
+                    if (explain) {
+                        append_reason(recipient_reasons, "recipient " + facts.recipients[i].str() + " already exempted by " +
+                                                             exempted_by[i]->name);
+                    }
                     continue;
                 }
-                ListMatch result = match_address_list(match.recipient, facts.recipients[i]);
+                ListMatch result = match_address_list(match.recipient, facts.recipients[i], explain);
                 if (result.matched) applies_to.push_back(i);
-                append_reason(recipient_reasons,
-                              "recipient " + result.reason + (result.matched ? "" : " (the policy does not apply to it)"));
+                if (explain) {
+                    append_reason(recipient_reasons,
+                                  "recipient " + result.reason + (result.matched ? "" : " (the policy does not apply to it)"));
+                }
             }
-            if (recipient_count == 0) {
+            if (!explain) {
+                // no reasons wanted
+            } else if (recipient_count == 0) {
                 append_reason(trace.reason, "no recipient yet: recipient " + match.recipient.text + " is decided at RCPT TO");
             } else {
                 append_reason(trace.reason, recipient_reasons);
@@ -171,7 +186,7 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
                 if (!exempted[i]) applies_to.push_back(i);
             }
         }
-        if (trace.reason.empty()) trace.reason = "no conditions: matches every message";
+        if (explain && trace.reason.empty()) trace.reason = "no conditions: matches every message";
         trace.matched = true;
 
         if (policy.exempt) {
@@ -190,7 +205,8 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
     return plan;
 }
 
-MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts) {
+MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts, PlanOptions options) {
+    const bool explain = options.with_reasons;
     MessagePlan plan;
     plan.trace.reserve(rules.policies.size());
     const SessionFacts session = session_facts(facts);
@@ -200,28 +216,28 @@ MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts) {
     for (const Policy& policy : rules.policies) {
         PolicyTrace trace{&policy, false, {}};
         if (plan.stopped_by) {
-            trace.reason = not_evaluated_reason(*plan.stopped_by);
+            if (explain) trace.reason = not_evaluated_reason(*plan.stopped_by);
             plan.trace.push_back(std::move(trace));
             continue;
         }
         if (recipient_exempt) {
-            trace.reason = "not checked at MAIL FROM: exempt policy " + recipient_exempt->name +
+            if (explain) trace.reason = "not checked at MAIL FROM: exempt policy " + recipient_exempt->name +
                            " may exempt recipients (decided at RCPT TO)";
             plan.trace.push_back(std::move(trace));
             continue;
         }
         const PolicyMatch& match = *policy.match;
-        if (!message_conditions_hold(match, facts, session, trace.reason)) {
+        if (!message_conditions_hold(match, facts, session, explain, trace.reason)) {
             plan.trace.push_back(std::move(trace));
             continue;
         }
         if (match.recipient.present) {
-            append_reason(trace.reason, "depends on recipients " + match.recipient.text + ": decided at RCPT TO");
+            if (explain) append_reason(trace.reason, "depends on recipients " + match.recipient.text + ": decided at RCPT TO");
             if (policy.exempt) recipient_exempt = &policy;
             plan.trace.push_back(std::move(trace));
             continue;
         }
-        if (trace.reason.empty()) trace.reason = "no conditions: matches every message";
+        if (explain && trace.reason.empty()) trace.reason = "no conditions: matches every message";
         trace.matched = true;
         if (policy.exempt) {
             plan.stopped_by = &policy;

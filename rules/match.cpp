@@ -95,40 +95,45 @@ const std::string* ItemSet::find_name(const std::string& lower_name) const {
 namespace {
 
 // Shared logic: "no negated item matches, and no positive item or one matches".
-template <typename Find>
-ListMatch decide(const MatchList& list, const std::string& subject, Find find) {
+template <typename Subject, typename Find>
+ListMatch decide(const MatchList& list, bool explain, Subject subject, Find find) {
     if (!list.present) return {true, ""};
     if (const std::string* negated = find(list.negative)) {
-        return {false, subject + " is excluded by !" + *negated};
+        return {false, explain ? subject() + " is excluded by !" + *negated : std::string()};
     }
-    if (!list.has_positive) return {true, subject + " is not excluded by " + list.text};
-    if (const std::string* positive = find(list.positive)) return {true, subject + " matched " + *positive};
-    return {false, subject + " is not in " + list.text};
+    if (!list.has_positive) return {true, explain ? subject() + " is not excluded by " + list.text : std::string()};
+    if (const std::string* positive = find(list.positive)) {
+        return {true, explain ? subject() + " matched " + *positive : std::string()};
+    }
+    return {false, explain ? subject() + " is not in " + list.text : std::string()};
 }
 
 }  // namespace
 
-ListMatch match_address_list(const MatchList& list, const Address& address) {
-    return decide(list, address.str(), [&](const ItemSet& set) { return set.find_address(address); });
+ListMatch match_address_list(const MatchList& list, const Address& address, bool explain) {
+    return decide(list, explain, [&] { return address.str(); },
+                  [&](const ItemSet& set) { return set.find_address(address); });
 }
 
-ListMatch match_ip_list(const MatchList& list, const std::optional<IpAddress>& ip) {
+ListMatch match_ip_list(const MatchList& list, const std::optional<IpAddress>& ip, bool explain) {
     if (!list.present) return {true, ""};
     if (!ip) {
         // Unknown client: no item can match it, so only a purely negative list holds.
-        if (list.has_positive) return {false, "client address unknown, so not in " + list.text};
-        return {true, "client address unknown, so not excluded by " + list.text};
+        if (list.has_positive) return {false, explain ? "client address unknown, so not in " + list.text : std::string()};
+        return {true, explain ? "client address unknown, so not excluded by " + list.text : std::string()};
     }
-    return decide(list, "client " + ip->str(), [&](const ItemSet& set) { return set.find_ip(*ip); });
+    return decide(list, explain, [&] { return "client " + ip->str(); },
+                  [&](const ItemSet& set) { return set.find_ip(*ip); });
 }
 
-ListMatch match_sasl_list(const MatchList& list, const std::optional<std::string>& sasl_user) {
+ListMatch match_sasl_list(const MatchList& list, const std::optional<std::string>& sasl_user, bool explain) {
     if (!list.present) return {true, ""};
     if (!sasl_user) {
-        if (list.has_positive) return {false, "sasl: not authenticated, so not in " + list.text};
-        return {true, "sasl: not authenticated, so not excluded by " + list.text};
+        if (list.has_positive) return {false, explain ? "sasl: not authenticated, so not in " + list.text : std::string()};
+        return {true, explain ? "sasl: not authenticated, so not excluded by " + list.text : std::string()};
     }
-    return decide(list, "sasl user " + *sasl_user, [&](const ItemSet& set) { return set.find_name(*sasl_user); });
+    return decide(list, explain, [&] { return "sasl user " + *sasl_user; },
+                  [&](const ItemSet& set) { return set.find_name(*sasl_user); });
 }
 
 }  // namespace quotamilter::rules

@@ -64,9 +64,10 @@ struct ListMatch {
     std::string reason;
 };
 
-ListMatch match_address_list(const MatchList& list, const Address& address);
-ListMatch match_ip_list(const MatchList& list, const std::optional<IpAddress>& ip);
-ListMatch match_sasl_list(const MatchList& list, const std::optional<std::string>& sasl_user);
+// With `explain` false the reason stays empty (no string building: the hot path).
+ListMatch match_address_list(const MatchList& list, const Address& address, bool explain = true);
+ListMatch match_ip_list(const MatchList& list, const std::optional<IpAddress>& ip, bool explain = true);
+ListMatch match_sasl_list(const MatchList& list, const std::optional<std::string>& sasl_user, bool explain = true);
 
 class PolicyMatch {
 public:

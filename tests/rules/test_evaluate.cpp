@@ -234,3 +234,39 @@ TEST_CASE("the reference deployment (hudedu.json)") {
     CHECK(summary(plan_at_mail(rules, facts("user1@hudedu.net"))) ==
           std::vector<std::string>{"user1_ratelimit/sender/messages/1800s=user1@hudedu.net:1"});
 }
+
+TEST_CASE("PlanOptions without reasons: same decisions, empty reasons") {
+    for (const char* file : {"hudedu.json", "submission-sasl.json", "hosting-provider.json", "monitor-rollout.json"}) {
+        CAPTURE(file);
+        const RuleSet rules = load_ok(read_file(std::string(QM_SOURCE_DIR "/rules/examples/") + file));
+        const std::vector<MessageFacts> messages = {
+            facts("user2@hudedu.net", {"a@gmail.example"}, "192.0.2.1"),
+            facts("<User1+x@HUDEDU.NET>", {"a@gmail.example", "b@hudedu.net"}, "192.0.2.1", {}, 100),
+            facts("alice@example.org", {"x@gmail.example", "y@example.org"}, "198.51.100.20", "Alice"),
+            facts("news@example.org", {"x@gmail.example"}, {}, "newsletter"),
+            facts("scanner@example.org", {"boss@example.org"}, "2001:db8:100::9"),
+            facts("info@bakery.example", {"a@gmail.example", "b@web.example"}),
+            facts("<>", {"a@gmail.example"}, "192.0.2.99"),
+            facts("postmaster@hosting.example", {"a@gmail.example"}),
+            facts("carol@corp.example", {"partner@ext.example", "dave@corp.example"}),
+            facts("alice@corp.example"),
+        };
+        for (const MessageFacts& message : messages) {
+            CAPTURE(message.sender.str());
+            for (int at_mail = 0; at_mail < 2; ++at_mail) {
+                const MessagePlan full = at_mail ? plan_at_mail(rules, message) : plan_message(rules, message);
+                const MessagePlan lean = at_mail ? plan_at_mail(rules, message, PlanOptions{false})
+                                                 : plan_message(rules, message, PlanOptions{false});
+                CHECK(summary(lean) == summary(full));
+                CHECK(lean.stopped_by == full.stopped_by);
+                REQUIRE(lean.trace.size() == full.trace.size());
+                for (std::size_t i = 0; i < full.trace.size(); ++i) {
+                    CHECK(lean.trace[i].policy == full.trace[i].policy);
+                    CHECK(lean.trace[i].matched == full.trace[i].matched);
+                    CHECK(lean.trace[i].reason.empty());
+                    CHECK_FALSE(full.trace[i].reason.empty());
+                }
+            }
+        }
+    }
+}
