@@ -3,12 +3,15 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <algorithm>
 #include <latch>
+#include <random>
 #include <thread>
 
 #include "redis_server.h"
 #include "property_cases.h"
 #include "store_contract.h"
+#include "store/window_math.h"
 
 using namespace quotamilter;
 using namespace quotamilter::store;
@@ -284,4 +287,82 @@ TEST_CASE("AUTH with an ACL user and SELECT a database") {
     const auto d = wrong->charge({&req, 1});
     CHECK(d.outcome == Outcome::store_error);
     CHECK(d.error.find("AUTH") != std::string::npos);
+}
+
+TEST_CASE("Redis and memory stores decide identically, step by step") {
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    test::SimClock clock;
+    auto in_redis = open_store(test::store_options(redis.url(), clock.function()));
+    auto in_memory = open_store(test::store_options("memory:", clock.function()));
+    std::mt19937 random(42);
+    auto pick = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(random); };
+    const std::vector<std::uint32_t> windows{1, 7, 60, 1800, 86400, 2678400};
+    std::vector<store::ChargeReceipt> receipts;
+    std::size_t compared = 0, refusals = 0;
+    const auto give_up = Clock::now() + std::chrono::seconds(8);
+    for (int step = 0; step < 3000 && Clock::now() < give_up; ++step) {
+        const std::uint32_t w = windows[pick(windows.size())];
+        const std::int64_t g = store::window_math::bucket_width_ms(w * 1000LL);
+        switch (pick(6)) {
+            case 0: clock.advance(0); break;
+            case 1: clock.advance(g - 1 - clock.now() % g); break;
+            case 2: clock.advance(static_cast<std::int64_t>(pick(static_cast<std::uint64_t>(w) * 1000 / 20 + 1))); break;
+            case 3: clock.advance(static_cast<std::int64_t>(pick(static_cast<std::uint64_t>(g) + 1))); break;
+            case 4: if (pick(50) == 0) clock.advance(-static_cast<std::int64_t>(pick(5000))); break;  // clock steps back
+            default: break;
+        }
+        std::vector<CounterRequest> message;
+        const std::string sender = "s" + std::to_string(pick(3)) + "@example.com";
+        for (std::uint64_t q = 0, n = 1 + pick(4); q < n; ++q) {
+            const std::uint32_t qw = windows[pick(windows.size())];
+            const char* unit = q % 2 ? "recipients" : "messages";
+            message.push_back({test::counter(sender, qw, unit, "p" + std::to_string(qw)), 5 + pick(10),
+                               1 + pick(q % 2 ? 6 : 1)});
+        }
+        const int op = static_cast<int>(pick(10));
+        if (op == 0 && !receipts.empty()) {
+            const auto receipt = receipts[pick(receipts.size())];
+            CHECK(in_redis->refund(receipt) == Outcome::admitted);
+            CHECK(in_memory->refund(receipt) == Outcome::admitted);
+            continue;
+        }
+        const bool charging = op > 2;
+        const auto a = charging ? in_redis->charge(message) : in_redis->check(message);
+        const auto b = charging ? in_memory->charge(message) : in_memory->check(message);
+        INFO("step " << step << " at " << clock.now());
+        REQUIRE(a.outcome != Outcome::store_error);
+        CHECK(a.outcome == b.outcome);
+        CHECK(a.refused_index == b.refused_index);
+        CHECK(a.count == b.count);
+        CHECK(a.limit == b.limit);
+        CHECK(a.retry_after == b.retry_after);
+        REQUIRE(a.receipt.entries.size() == b.receipt.entries.size());
+        for (std::size_t i = 0; i < a.receipt.entries.size(); ++i) {
+            CHECK(a.receipt.entries[i].bucket_ms == b.receipt.entries[i].bucket_ms);
+            CHECK(a.receipt.entries[i].cost == b.receipt.entries[i].cost);
+        }
+        if (a.outcome == Outcome::admitted && charging) receipts.push_back(a.receipt);
+        refusals += a.outcome == Outcome::refused;
+        ++compared;
+        if (step % 100 == 0) {
+            const auto ra = in_redis->counters_of(sender), rb = in_memory->counters_of(sender);
+            REQUIRE(ra.counters.size() == rb.counters.size());
+            auto by_key = [](const store::CounterStatus& x, const store::CounterStatus& y) {
+                return counter_key("", x.counter) < counter_key("", y.counter);
+            };
+            auto sa = ra.counters, sb = rb.counters;
+            std::sort(sa.begin(), sa.end(), by_key);
+            std::sort(sb.begin(), sb.end(), by_key);
+            for (std::size_t i = 0; i < sa.size(); ++i) {
+                CHECK(sa[i].counter == sb[i].counter);
+                CHECK(sa[i].count == sb[i].count);
+                CHECK(sa[i].next_free == sb[i].next_free);
+            }
+        }
+    }
+    MESSAGE("compared " << compared << " decisions, " << refusals << " refusals, "
+                        << receipts.size() << " receipts");
+    CHECK(compared > 500);
+    CHECK(refusals > 50);
 }
