@@ -236,6 +236,38 @@ qm_start_quotamilter() {
   qm_die "quotamilter $name did not start listening"
 }
 
+# qm_start_quotamilter_unix NAME RULES REDIS_URL [extra serve args...]
+#   The same on a unix socket (QM_TMP/NAME.sock, group postfix so that
+#   Postfix's smtpd and cleanup can connect): NAME_SOCKET, NAME_POSTFIX.
+qm_start_quotamilter_unix() {
+  local name="$1" rules="$2" redis_url="$3"
+  shift 3
+  local lower sock pid log i
+  [ -x "${QUOTAMILTER:-}" ] || qm_die "QUOTAMILTER is not set to an executable (got '${QUOTAMILTER:-}')"
+  lower="$(echo "$name" | tr 'A-Z' 'a-z')"
+  log="$QM_TMP/$lower.log"
+  sock="$QM_TMP/$lower.sock"
+  "$QUOTAMILTER" serve --socket "unix:$sock" --group postfix --rules "$rules" \
+    --redis "$redis_url" "$@" >>"$log" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 150; i++)); do
+    ss -Hlx 2>/dev/null | grep -qF "$sock" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! ss -Hlx 2>/dev/null | grep -qF "$sock"; then
+    qm_stop_pid "$pid"
+    tail -n 20 "$log" >&2 || true
+    qm_die "quotamilter $name did not start listening on $sock"
+  fi
+  qm_on_exit "qm_stop_pid $pid"
+  printf -v "${name}_PID" '%s' "$pid"
+  printf -v "${name}_LOG" '%s' "$log"
+  printf -v "${name}_SOCKET" '%s' "unix:$sock"
+  printf -v "${name}_POSTFIX" '%s' "unix:$sock"
+  qm_log "quotamilter $name on unix:$sock (pid $pid, log $log)"
+}
+
 # ---------------------------------------------------------------- postfix
 # qm_start_postfix NAME MILTER SINK_PORT [extra main.cf lines...]
 #   MILTER: Postfix milter spec (inet:127.0.0.1:PORT, unix:/path) or "" for none.
