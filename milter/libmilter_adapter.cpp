@@ -294,6 +294,11 @@ void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& 
         throw std::runtime_error("smfi_setbacklog failed");
 
     if (spec.kind == SocketSpec::Kind::unix_path) {
+        const std::string directory = spec.path.substr(0, std::max<std::size_t>(spec.path.rfind('/'), 1));
+        struct stat info {};
+        if (::stat(directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+            throw std::runtime_error(
+                fmt::format("socket directory {} does not exist (create it, owned by the milter's user)", directory));
         switch (clear_stale_unix_socket(spec.path)) {
             case StaleSocket::in_use:
                 throw std::runtime_error(
