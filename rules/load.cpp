@@ -35,6 +35,7 @@ constexpr std::uint64_t kMaxLimit = (std::uint64_t{1} << 53) - 1;  // exact in L
 constexpr std::int64_t kMaxWindowSeconds = 31 * 86400;
 constexpr std::size_t kMaxReplyText = 900;
 constexpr std::int64_t kMaxPriority = 1000000;
+constexpr std::size_t kMaxGroupDepth = 32;
 
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
@@ -340,6 +341,13 @@ private:
             for (const PositionedItem& entry : group.items) {
                 if (entry.item.kind != Item::Kind::group || !groups_.count(entry.item.name)) continue;
                 const Colour state = colour[entry.item.name];
+                if (state == Colour::white && path.size() >= kMaxGroupDepth) {
+                    // Bounded recursion here and in expand_group, whatever the file holds.
+                    error(entry.position, "group " + in_quotes(name) + ": groups nested deeper than " +
+                                              std::to_string(kMaxGroupDepth) + " levels");
+                    for (const std::string& on_path : path) groups_.at(on_path).valid = false;
+                    continue;
+                }
                 if (state == Colour::grey) {
                     std::string cycle;
                     auto start = std::find(path.begin(), path.end(), entry.item.name);
@@ -358,7 +366,6 @@ private:
         for (const auto& [name, group] : groups_) {
             if (colour[name] == Colour::white) visit(name);
         }
-        // A group that includes an invalid group is itself unusable; not re-reported.
     }
 
     // ---- defaults ---------------------------------------------------------
@@ -631,7 +638,10 @@ private:
     void expand_group(const std::string& name, ListKind list, ItemSet& set, const std::string& origin,
                       TextPosition reference, std::set<std::string>& visiting) {
         auto found = groups_.find(name);
-        if (found == groups_.end() || !visiting.insert(name).second) return;
+        if (found == groups_.end() || !found->second.valid || visiting.size() > kMaxGroupDepth ||
+            !visiting.insert(name).second) {
+            return;  // invalid groups were reported where they are defined
+        }
         for (const PositionedItem& entry : found->second.items) {
             if (entry.item.kind == Item::Kind::group) {
                 expand_group(entry.item.name, list, set, origin, reference, visiting);
