@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <fstream>
 #include <algorithm>
 #include <latch>
 #include <random>
@@ -82,6 +83,21 @@ std::string count_with_redis_cli(test::RedisServer& redis, const std::string& ke
                                   std::to_string(window_seconds)};
     if (!now.empty()) args.push_back(now);
     return trim(redis.cli(args));
+}
+
+// The one-liner of docs/STORE.md, read from the file so the two cannot drift.
+std::string documented_one_liner() {
+    std::ifstream doc(QM_SOURCE_DIR "/docs/STORE.md");
+    REQUIRE(doc.good());
+    for (std::string line; std::getline(doc, line);) {
+        const std::string start = "redis-cli EVAL \"";
+        if (!line.starts_with(start)) continue;
+        const std::size_t end = line.find("\" 1 '");
+        REQUIRE(end != std::string::npos);
+        return line.substr(start.size(), end - start.size());
+    }
+    FAIL("no `redis-cli EVAL \"...\" 1 'KEY' WINDOW` line in docs/STORE.md");
+    return {};
 }
 
 }  // namespace
@@ -198,6 +214,7 @@ TEST_CASE("the documented redis-cli commands print what the store counts") {
         for (int i = 0; i < 3; ++i) REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);
         CHECK(trim(redis.cli({"--scan", "--pattern", "qm:{user1@hudedu.net}:*"})) == key);
         CHECK(count_with_redis_cli(redis, key, 1800) == "3");
+        CHECK(trim(redis.cli({"EVAL", documented_one_liner(), "1", key, "1800"})) == "3");
         CHECK(checked_count(*store, id) == 3);
         const auto status = store->counters_of("user1@hudedu.net");
         REQUIRE(status.counters.size() == 1);
