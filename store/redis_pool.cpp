@@ -1,5 +1,7 @@
 #include "store/redis_pool.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -28,9 +30,44 @@ std::string context_error(const redisContext* c, const char* during) {
     return std::string("Redis ") + during + ": " + why;
 }
 
+// hiredis writes with write(2): a write to a connection Redis has closed
+// raises SIGPIPE, which kills a process that does not ignore it (the
+// `status` and `reset` commands run without libmilter's handlers). Block it
+// in this thread for the call, and swallow one raised meanwhile.
+class SigpipeBlocked {
+public:
+    SigpipeBlocked() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        sigset_t pending;
+        sigpending(&pending);
+        was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+        pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    }
+    ~SigpipeBlocked() {
+        if (!was_pending_) {
+            sigset_t pending;
+            sigpending(&pending);
+            if (sigismember(&pending, SIGPIPE) == 1) {
+                const timespec no_wait{0, 0};
+                sigtimedwait(&pipe_, nullptr, &no_wait);
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    SigpipeBlocked(const SigpipeBlocked&) = delete;
+    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+private:
+    sigset_t pipe_{};
+    sigset_t old_{};
+    bool was_pending_ = false;
+};
+
 // Appends every command, then reads every reply: one round trip.
 bool pipeline(redisContext* c, std::span<const RedisCommand> commands,
               std::vector<ReplyPtr>& replies, Deadline deadline, std::string& error) {
+    const SigpipeBlocked no_sigpipe;
     const timeval tv = remaining(deadline);
     if (redisSetTimeout(c, tv) != REDIS_OK) {
         error = context_error(c, "setting the timeout");
