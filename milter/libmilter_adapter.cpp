@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdexcept>
@@ -46,6 +47,15 @@ namespace {
 // libmilter callbacks carry no user pointer: the environment is process-wide,
 // set once before smfi_main and valid until the process ends.
 FilterEnvironment* g_environment = nullptr;
+
+// The unix socket we created (path, device, inode), removed at exit only if
+// the file is still that socket: never another instance's.
+struct OwnedSocket {
+    std::string path;
+    dev_t device = 0;
+    ino_t inode = 0;
+};
+std::optional<OwnedSocket> g_owned_socket;
 
 // ---- thin wrappers around every smfi_* call -------------------------------
 
@@ -317,6 +327,9 @@ void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& 
         if (opened == MI_FAILURE) throw std::runtime_error(fmt::format("cannot listen on {}", options.socket));
         if (::chmod(spec.path.c_str(), options.socket_mode) != 0)
             throw std::runtime_error(fmt::format("chmod {}: {}", spec.path, std::strerror(errno)));
+        struct stat created {};
+        if (::lstat(spec.path.c_str(), &created) == 0)
+            g_owned_socket = OwnedSocket{spec.path, created.st_dev, created.st_ino};
         drop_privileges(options.user, options.group, spec.path);
     } else {
         if (smfi_opensocket(false) == MI_FAILURE)
@@ -325,7 +338,17 @@ void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& 
     }
 }
 
-int run_milter_loop() { return smfi_main() == MI_SUCCESS ? 0 : 1; }
+int run_milter_loop() {
+    const int status = smfi_main() == MI_SUCCESS ? 0 : 1;
+    if (g_owned_socket) {
+        struct stat now {};
+        if (::lstat(g_owned_socket->path.c_str(), &now) == 0 && now.st_dev == g_owned_socket->device &&
+            now.st_ino == g_owned_socket->inode)
+            ::unlink(g_owned_socket->path.c_str());
+        g_owned_socket.reset();
+    }
+    return status;
+}
 
 void stop_milter_loop() { (void)smfi_stop(); }
 
