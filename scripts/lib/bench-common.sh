@@ -11,6 +11,11 @@
 set -euo pipefail
 
 BENCH_SOURCE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Our temporary directories live apart from the e2e tests' (/tmp/qm-e2e.*),
+# so nobody's cleanup can touch the other's. 755: Postfix must traverse it.
+export TMPDIR="${BENCH_TMPDIR:-/tmp/qm-bench}"
+mkdir -p "$TMPDIR"
+chmod 755 "$TMPDIR"
 # shellcheck source=harness.sh
 source "$BENCH_SOURCE_DIR/scripts/lib/harness.sh"
 
@@ -161,21 +166,15 @@ bench_cpu_ms() {
   echo $((ticks * 1000 / $(getconf CLK_TCK)))
 }
 
-# main.cf lines for benchmark instances: deliver nothing (discard), so that
-# delivery work does not compete with the SMTP side being measured. (Later
-# lines win over the harness's smtp-sink transports.)
-BENCH_DISCARD_LINES=(
-  "default_transport = discard:benchmark"
-  "local_transport = discard:benchmark"
-  "relay_transport = discard:benchmark"
-)
-
 # bench_start_postfix NAME MILTER [extra main.cf lines...]: a harness Postfix
-# (needs SINK_PORT from qm_start_sink) that discards what it accepts.
+# (needs SINK_PORT from qm_start_sink) that then delivers nothing (discard:),
+# so that delivery work does not compete with the SMTP side being measured.
 bench_start_postfix() {
   local name="$1" milter="$2"
   shift 2
-  qm_start_postfix "$name" "$milter" "$SINK_PORT" "${BENCH_DISCARD_LINES[@]}" "$@"
+  qm_start_postfix "$name" "$milter" "$SINK_PORT" "$@"
+  qm_postfix_set "$name" "default_transport = discard:benchmark" "local_transport = discard:benchmark" \
+    "relay_transport = discard:benchmark"
 }
 
 # Waits (bounded) until the queue of Postfix NAME is empty, so that one
