@@ -157,7 +157,8 @@ FilterAnswer Session::on_mail(std::string_view raw_sender, std::span<const std::
         case store::Outcome::refused: {
             env_.store_health.record_success();
             if (decision.refused_index >= asked.size()) return FilterAnswer::proceed();
-            FilterAnswer answer = refuse(message, *asked[decision.refused_index], decision, Stage::mail, nullptr);
+            FilterAnswer answer = refuse(message, *asked[decision.refused_index], requests[decision.refused_index].cost,
+                                         decision, Stage::mail, nullptr);
             message_.reset();
             return answer;
         }
@@ -195,7 +196,8 @@ FilterAnswer Session::on_rcpt(std::string_view raw_recipient, const std::optiona
             case store::Outcome::refused:
                 env_.store_health.record_success();
                 if (decision.refused_index < asked.size())
-                    return refuse(message, *asked[decision.refused_index], decision, Stage::rcpt, &candidate);
+                    return refuse(message, *asked[decision.refused_index], requests[decision.refused_index].cost,
+                                  decision, Stage::rcpt, &candidate);
                 break;
             case store::Outcome::store_error: {
                 FilterAnswer answer = store_failed(decision, Stage::rcpt);
@@ -262,7 +264,8 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
             case store::Outcome::refused:
                 env_.store_health.record_success();
                 if (decision.refused_index < enforced.size())
-                    return refuse(message, *enforced[decision.refused_index], decision, Stage::eom, nullptr);
+                    return refuse(message, *enforced[decision.refused_index], requests[decision.refused_index].cost,
+                                  decision, Stage::eom, nullptr);
                 return FilterAnswer::proceed();
             case store::Outcome::store_error: return store_failed(decision, Stage::eom);
         }
@@ -297,16 +300,16 @@ void Session::charge_monitor_quotas(const Message& message, std::vector<const ru
         env_.store_health.record_success();
         if (decision.refused_index >= quotas.size()) return;
         const auto* full = quotas[decision.refused_index];
-        log_quota_event(message, *full, decision, Stage::eom, nullptr,
+        log_quota_event(message, *full, full->cost, decision, Stage::eom, nullptr,
                         fmt::format("would {}", rules::to_string(full->quota->verdict)));
         quotas.erase(quotas.begin() + static_cast<std::ptrdiff_t>(decision.refused_index));
     }
 }
 
-FilterAnswer Session::refuse(const Message& message, const rules::ApplicableQuota& quota,
+FilterAnswer Session::refuse(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
                              const store::Decision& decision, Stage stage, const rules::Address* recipient) {
     const rules::Quota& q = *quota.quota;
-    log_quota_event(message, quota, decision, stage, recipient, rules::to_string(q.verdict));
+    log_quota_event(message, quota, cost, decision, stage, recipient, rules::to_string(q.verdict));
 
     ReplyValues values;
     values.policy = quota.policy->name;
@@ -365,7 +368,7 @@ FilterAnswer Session::store_failed(const store::Decision& decision, Stage stage)
     return answer;
 }
 
-void Session::log_quota_event(const Message& message, const rules::ApplicableQuota& quota,
+void Session::log_quota_event(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
                               const store::Decision& decision, Stage stage, const rules::Address* recipient,
                               std::string_view verdict_word) {
     const rules::Quota& q = *quota.quota;
@@ -382,7 +385,7 @@ void Session::log_quota_event(const Message& message, const rules::ApplicableQuo
     }
     line += fmt::format(" client={}", client_ip_.value_or("unknown"));
     if (message.facts.sasl_user) line += fmt::format(" sasl_username={}", *message.facts.sasl_user);
-    line += fmt::format(" stage={}", stage_name(static_cast<int>(stage)));
+    line += fmt::format(" stage={} cost={}", stage_name(static_cast<int>(stage)), cost);
     if (decision.retry_after) line += fmt::format(" retry_after={}", format_retry_after(decision.retry_after));
     env_.logger.info(line);
 }

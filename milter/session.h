@@ -97,11 +97,13 @@ private:
 
     enum class Stage { mail, rcpt, eom };
 
-    FilterAnswer refuse(const Message& message, const rules::ApplicableQuota& quota, const store::Decision& decision,
-                        Stage stage, const rules::Address* recipient);
+    FilterAnswer refuse(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
+                        const store::Decision& decision, Stage stage, const rules::Address* recipient);
     FilterAnswer store_failed(const store::Decision& decision, Stage stage);
-    void log_quota_event(const Message& message, const rules::ApplicableQuota& quota, const store::Decision& decision,
-                         Stage stage, const rules::Address* recipient, std::string_view verdict_word);
+    // One greppable line: "QUEUEID: reject: policy=... track=... key=<...> count=N/LIMIT window=Ns from=<...> ..."
+    void log_quota_event(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
+                         const store::Decision& decision, Stage stage, const rules::Address* recipient,
+                         std::string_view verdict_word);
     void charge_monitor_quotas(const Message& message, std::vector<const rules::ApplicableQuota*> quotas);
     void note_queue_id(const std::optional<std::string>& queue_id);
 

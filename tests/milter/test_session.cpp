@@ -78,7 +78,7 @@ TEST_CASE("RCPT is refused when the recipients room is gone, counting recipients
     CHECK(t.rcpts[5].xcode == "4.7.1");
     CHECK(t.rcpts[5].text.find("per_sender") != std::string::npos);
     CHECK(f.logger.count_containing("tempfail: policy=per_sender track=sender key=<a@hudedu.net> count=0/5") == 1);
-    CHECK(f.logger.count_containing("to=<r6@ext.example>") == 1);
+    CHECK(f.logger.count_containing("to=<r6@ext.example> client=192.0.2.7 stage=RCPT cost=6") == 1);
     REQUIRE(t.reached_eom);
     CHECK(t.eom.action == Action::continue_);
     CHECK(f.scripted.count("per_sender", "recipients", "a@hudedu.net") == 5);
