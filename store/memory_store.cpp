@@ -35,7 +35,7 @@ public:
     explicit MemoryStore(const StoreOptions& options)
         : prefix_(options.key_prefix),
           clock_(options.simulated_clock_ms),
-          count_one_bucket_too_few_(options.test_count_one_bucket_too_few) {}
+          counted_buckets_offset_(options.test_counted_buckets_offset) {}
 
     Decision check(std::span<const CounterRequest> requests) override {
         return decide(requests, false);
@@ -95,7 +95,7 @@ private:
     Standing standing(const Counter& c, std::int64_t now) const {
         Standing s;
         s.bucket = wm::current_bucket(now, c.g_ms, c.newest);
-        s.first = wm::first_counted_bucket(s.bucket, c.w_ms, c.g_ms, count_one_bucket_too_few_);
+        s.first = wm::first_counted_bucket(s.bucket, c.w_ms, c.g_ms, counted_buckets_offset_);
         for (auto it = c.buckets.lower_bound(s.first); it != c.buckets.end(); ++it)
             s.count += it->second;
         return s;
@@ -227,7 +227,7 @@ private:
 
     std::string prefix_;
     std::function<std::int64_t()> clock_;
-    bool count_one_bucket_too_few_;
+    int counted_buckets_offset_;
     std::mutex mutex_;
     std::unordered_map<std::string, Counter> counters_;
     std::size_t charges_since_sweep_ = 0;

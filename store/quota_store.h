@@ -51,7 +51,9 @@ struct Decision {
     std::size_t refused_index = 0;
     std::uint64_t count = 0;     // units counted in its window, before this message
     std::uint64_t limit = 0;
-    // when `cost` would fit again; unset when cost > limit (it never will)
+    // when `cost` would fit again; unset when cost > limit (it never will).
+    // With several refusing quotas: the latest of their times, i.e. when the
+    // whole message would fit (barring new traffic); see docs/STORE.md.
     std::optional<std::chrono::milliseconds> retry_after;
 
     std::string error;           // store_error: what failed, for the log
@@ -101,9 +103,10 @@ struct StoreOptions {
     // Tests only: a simulated clock in ms since the epoch, used instead of
     // Redis' TIME (or the system clock for memory:).
     std::function<std::int64_t()> simulated_clock_ms;
-    // Tests only: a deliberately broken window that counts one bucket too few,
-    // so that the property test can show it catches over-admission.
-    bool test_count_one_bucket_too_few = false;
+    // Tests only: a deliberately broken window that counts this many buckets
+    // more (+1) or fewer (-1) than it should, so that the property test can
+    // show it catches over-admission (-1) and unjustified refusals (+1).
+    int test_counted_buckets_offset = 0;
 };
 
 // Throws std::invalid_argument for a malformed URL. Never connects eagerly:

@@ -25,7 +25,8 @@ constexpr Script count_script{lua::count_source, lua::count_sha1};
 
 // Bounds of the `status` and `reset` scans.
 constexpr std::size_t scan_batch = 1000;          // SCAN COUNT
-constexpr std::size_t max_scanned_keys = 100000;  // then the answer is marked truncated
+constexpr std::size_t max_scanned_keys = 100000;  // matched; then the answer is marked truncated
+constexpr std::size_t max_scan_calls = 2000;       // about 2 million keys examined
 constexpr std::size_t count_batch = 200;          // counts per pipelined round trip
 
 std::string reply_text(const redisReply* r) { return std::string(r->str, r->len); }
@@ -56,7 +57,7 @@ public:
         : pool_(endpoint, options.timeout, options.pool_size),
           prefix_(options.key_prefix),
           clock_(options.simulated_clock_ms),
-          one_too_few_(options.test_count_one_bucket_too_few ? "1" : "0") {}
+          counted_buckets_offset_(std::to_string(options.test_counted_buckets_offset)) {}
 
     Decision check(std::span<const CounterRequest> requests) override {
         return guarded<Decision>([&] { return decide(requests, "check"); });
@@ -69,7 +70,7 @@ public:
         return guarded<Outcome>([&] {
             if (receipt.entries.empty()) return Outcome::admitted;
             std::vector<std::string> keys;
-            std::vector<std::string> args{now_arg(), one_too_few_};
+            std::vector<std::string> args{now_arg(), counted_buckets_offset_};
             for (const auto& e : receipt.entries) {
                 keys.push_back(counter_key(prefix_, e.counter));
                 const std::int64_t w = wm::window_ms(e.counter.window_seconds);
@@ -193,7 +194,7 @@ private:
             return d;
         }
         std::vector<std::string> keys;
-        std::vector<std::string> args{mode, now_arg(), one_too_few_};
+        std::vector<std::string> args{mode, now_arg(), counted_buckets_offset_};
         for (const auto& r : requests) {
             if (r.counter.window_seconds == 0) {
                 d.error = "counter " + counter_key(prefix_, r.counter) + " has a zero window";
@@ -240,7 +241,7 @@ private:
     template <typename Visit>
     bool scan(const std::string& pattern, bool& truncated, std::string& error, Visit&& visit) {
         std::string cursor = "0";
-        std::size_t seen = 0;
+        std::size_t seen = 0, calls = 0;
         do {
             std::vector<RedisCommand> commands{
                 {"SCAN", cursor, "MATCH", pattern, "COUNT", std::to_string(scan_batch)}};
@@ -259,7 +260,7 @@ private:
                 keys.push_back(reply_text(r->element[1]->element[i]));
             seen += keys.size();
             if (!visit(keys)) return false;
-            if (seen >= max_scanned_keys && cursor != "0") {
+            if ((seen >= max_scanned_keys || ++calls >= max_scan_calls) && cursor != "0") {
                 truncated = true;
                 break;
             }
@@ -279,7 +280,7 @@ private:
                     if (!id) continue;
                     commands.push_back(evalsha(count_script, {keys[i]},
                                                {std::to_string(id->window_seconds), now,
-                                                "detail", one_too_few_}));
+                                                "detail", counted_buckets_offset_}));
                     ids.push_back(std::move(*id));
                 }
                 if (commands.empty()) continue;
@@ -315,7 +316,7 @@ private:
     RedisPool pool_;
     std::string prefix_;
     std::function<std::int64_t()> clock_;
-    std::string one_too_few_;
+    std::string counted_buckets_offset_;  // ARGV of the scripts, "0" but in tests
 };
 
 }  // namespace

@@ -40,12 +40,12 @@ inline constexpr std::int64_t current_bucket(std::int64_t now_ms, std::int64_t g
 }
 
 // The oldest bucket start that still counts when the current bucket is b.
-// `count_one_bucket_too_few` is the deliberately broken variant the property
-// test must catch (tests only).
+// `offset` != 0 counts that many buckets more (or fewer): the deliberately
+// broken variants the property test must catch (tests only).
 inline constexpr std::int64_t first_counted_bucket(std::int64_t b, std::int64_t w_ms,
                                                    std::int64_t g,
-                                                   bool count_one_bucket_too_few = false) {
-    return b - w_ms + (count_one_bucket_too_few ? g : 0);
+                                                   int offset = 0) {
+    return b - w_ms - offset * g;
 }
 
 // The time at which a bucket starting at s stops counting, given that the

@@ -9,7 +9,7 @@
 -- ARGV[2]   optional: now in ms since the epoch ("" or absent: Redis' TIME)
 -- ARGV[3]   optional: "detail" to return {count, next_free_ms}, next_free_ms
 --           being when the oldest counted units stop counting (-1: none)
--- ARGV[4]   optional: "1" counts one bucket too few (tests only)
+-- ARGV[4]   optional, tests only: the bucket offset of decide.lua's ARGV[3]
 --
 -- Returns the count (or {count, next_free_ms} with "detail").
 
@@ -28,8 +28,7 @@ end
 local b = now - math.fmod(now, g)
 local last = tonumber(redis.call('HGET', KEYS[1], 'last'))
 if last and last > b then b = last end
-local first = b - w
-if ARGV[4] == '1' then first = first + g end
+local first = b - w - (tonumber(ARGV[4]) or 0) * g
 
 local names = {}
 for start = first, b, g do names[#names + 1] = string.format('%d', start) end

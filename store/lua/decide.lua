@@ -6,8 +6,8 @@
 -- ARGV[2]   now in ms since the epoch, or "" to use Redis' TIME (tests pass a
 --           simulated clock; then no PEXPIRE is set, as Redis' expiry clock
 --           knows nothing of it)
--- ARGV[3]   "1": count one bucket too few -- a deliberately broken window,
---           tests only, to prove the property test fails -- else "0"
+-- ARGV[3]   "0"; tests only: "-1" counts one bucket too few, "1" one too
+--           many (deliberately broken windows the property test must catch)
 -- ARGV[4*i .. 4*i+3]  request i: window ms (W), bucket width ms (g, W/g in
 --           [60, 100]), limit, cost
 --
@@ -32,7 +32,7 @@ else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local one_too_few = ARGV[3] == '1'
+local offset = tonumber(ARGV[3]) or 0
 
 local function int(x) return string.format('%d', x) end
 
@@ -46,8 +46,7 @@ local function stand(key, w, g)
     b = last
     units = tonumber(redis.call('HGET', key, int(b))) or 0
   end
-  local first = b - w
-  if one_too_few then first = first + g end
+  local first = b - w - offset * g
   local s = { key = key, w = w, g = g, bucket = b, first = first, sum = sum, count = 0,
               units = units, last = last, stale = {}, stale_units = 0, all_stale = false }
   if not last then return s end

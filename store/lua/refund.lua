@@ -3,7 +3,7 @@
 --
 -- KEYS[i]   the counter hash of receipt entry i
 -- ARGV[1]   now in ms since the epoch, or "" to use Redis' TIME
--- ARGV[2]   "1": count one bucket too few (tests only), else "0"
+-- ARGV[2]   "0"; tests only: the bucket offset of decide.lua's ARGV[3]
 -- ARGV[4*i-1 .. 4*i+2]  entry i: window ms, bucket width ms, bucket start ms, cost
 --
 -- Returns the number of units removed.
@@ -25,8 +25,7 @@ for i = 1, #KEYS do
   if last then
     local b = now - math.fmod(now, g)
     if last > b then b = last end
-    local first = b - w
-    if ARGV[2] == '1' then first = first + g end
+    local first = b - w - (tonumber(ARGV[2]) or 0) * g
     local units = tonumber(redis.call('HGET', key, bucket))
     if units and tonumber(bucket) >= first then
       local d = math.min(units, cost)

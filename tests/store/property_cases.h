@@ -55,7 +55,7 @@ inline void property_catches_one_bucket_too_few(const OpenStoreWithOptions& open
     for (const auto& windows : property_window_sets()) {
         SimClock clock;
         auto options = store_options("", clock.function());
-        options.test_count_one_bucket_too_few = true;
+        options.test_counted_buckets_offset = -1;
         auto store = open(options);
         const auto report = run_window_property(*store, clock, seed++, windows, messages,
                                                 property_time_limit);
@@ -65,6 +65,28 @@ inline void property_catches_one_bucket_too_few(const OpenStoreWithOptions& open
         caught += report.over_limit > 0;
     }
     CHECK(caught == property_window_sets().size());
+}
+
+// And a store that counts one bucket too many must fail (b): the property
+// test can catch refusals without cause (the extra bucket stretches the
+// counted span up to W + 2g, beyond W + W/60).
+inline void property_catches_one_bucket_too_many(const OpenStoreWithOptions& open,
+                                                 std::size_t messages) {
+    std::uint32_t seed = 1;
+    std::size_t caught = 0;
+    for (const auto& windows : property_window_sets()) {
+        SimClock clock;
+        auto options = store_options("", clock.function());
+        options.test_counted_buckets_offset = 1;
+        auto store = open(options);
+        const auto report = run_window_property(*store, clock, seed++, windows, messages,
+                                                property_time_limit);
+        MESSAGE("one bucket too many, windows " << describe(windows) << ": " << describe(report));
+        CHECK(report.over_limit == 0);  // stricter, never looser
+        CHECK(report.store_errors == 0);
+        caught += report.unjustified > 0;
+    }
+    CHECK(caught >= property_window_sets().size() / 2);
 }
 
 }  // namespace quotamilter::test

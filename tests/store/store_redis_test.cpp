@@ -60,6 +60,10 @@ TEST_CASE("property: the test catches a Redis script counting one bucket too few
     test::property_catches_one_bucket_too_few(open_redis, 3000);
 }
 
+TEST_CASE("property: the test catches a Redis script counting one bucket too many") {
+    test::property_catches_one_bucket_too_many(open_redis, 3000);
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -119,3 +119,7 @@ TEST_CASE("property: the memory store never over-admits, never refuses without c
 TEST_CASE("property: the test catches a memory store counting one bucket too few") {
     test::property_catches_one_bucket_too_few(open_memory, 3000);
 }
+
+TEST_CASE("property: the test catches a memory store counting one bucket too many") {
+    test::property_catches_one_bucket_too_many(open_memory, 3000);
+}
