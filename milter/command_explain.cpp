@@ -5,6 +5,7 @@
 #include "rules/explain.h"
 #include "rules/ip.h"
 #include "rules/load.h"
+#include "store/quota_store.h"
 
 #include <charconv>
 #include <cstdio>
@@ -13,17 +14,19 @@ namespace quotamilter::cli {
 
 namespace {
 constexpr const char* kExplainHelp =
-    "usage: quotamilter explain --rules FILE --sender ADDR [--rcpt ADDR]... [--client IP] [--sasl USER] [--size BYTES]\n"
+    "usage: quotamilter explain --rules FILE --sender ADDR [--rcpt ADDR]... [--client IP] [--sasl USER]\n"
+    "                           [--size BYTES] [--key-prefix PREFIX]\n"
     "\n"
     "Shows, for a message described by the options, every policy in evaluation\n"
     "order (matched or not, and why), the quotas that apply with their tracked\n"
     "keys and counters, and where an exempt policy stopped evaluation.\n"
-    "Touches no store. Use --sender '<>' for the null sender.\n"
+    "Touches no store; prints each counter's store key (key prefix \"qm:\" unless\n"
+    "--key-prefix says otherwise). Use --sender '<>' for the null sender.\n"
     "Exit status: 0 explained, 1 the rule file is invalid, 2 usage error.\n";
 }  // namespace
 
 int run_explain(const Args& args) {
-    const ParsedArgs parsed(args, {"rules", "sender", "rcpt", "client", "sasl", "size"}, {"help"});
+    const ParsedArgs parsed(args, {"rules", "sender", "rcpt", "client", "sasl", "size", "key-prefix"}, {"help"});
     if (parsed.has("help")) {
         std::fputs(kExplainHelp, stdout);
         return 0;
@@ -59,6 +62,16 @@ int run_explain(const Args& args) {
         }
         input.facts.size = bytes;
     }
+
+    // The Redis key of each counter, so that `redis-cli GET`/`--scan` can follow up.
+    const std::string key_prefix = parsed.value("key-prefix").value_or("qm:");
+    if (key_prefix.find_first_of("{}") != std::string::npos) throw UsageError("--key-prefix must not contain { or }");
+    input.store_key = [key_prefix](const rules::ApplicableQuota& applicable) {
+        store::CounterId id{applicable.policy->name, applicable.quota->track_label(),
+                            std::string(rules::to_string(applicable.quota->unit)),
+                            static_cast<std::uint32_t>(applicable.quota->window.count()), applicable.tracked_value};
+        return store::counter_key(key_prefix, id);
+    };
 
     auto loaded = rules::load_rules_file(*rules_path);
     if (auto* errors = std::get_if<std::vector<rules::Diagnostic>>(&loaded)) {

@@ -127,6 +127,7 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
                 const bool size_unknown = quota.unit == Unit::bytes && facts.size == 0;
                 line(fmt::format("      tracked key: {} (this message costs {}{})", applicable.tracked_value, applicable.cost,
                                  size_unknown ? "; give --size BYTES for a real size" : ""));
+                if (input.store_key) line("      store key: " + input.store_key(applicable));
             }
             if (!any) line("      does not apply: " + why_absent(quota, facts));
         }

@@ -6,6 +6,7 @@
 
 #include "rules/evaluate.h"
 
+#include <functional>
 #include <string>
 
 namespace quotamilter::rules {
@@ -14,6 +15,9 @@ struct ExplainInput {
     std::string sender_as_given;                 // the --sender argument, shown when it differs from the normalised form
     std::vector<std::string> recipients_as_given;
     MessageFacts facts;                          // normalised
+    // Optional: the store's key of a counter (the CLI passes the Redis key
+    // layout); when set, explain prints it under each tracked key.
+    std::function<std::string(const ApplicableQuota&)> store_key;
 };
 
 std::string explain_text(const RuleSet& rules, const ExplainInput& input);
