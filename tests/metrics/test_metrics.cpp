@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <stdexcept>
 #include <string>
 
@@ -125,4 +128,33 @@ TEST_CASE("an address that cannot be bound is a clear error") {
     auto first = milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
     CHECK_THROWS_WITH_AS(milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port)),
                          doctest::Contains("metrics: cannot listen on"), std::runtime_error);
+}
+
+TEST_CASE("every metric the Grafana dashboard (docs/grafana-dashboard.json) queries is served") {
+    const int port = test::free_loopback_port();
+    auto metrics = milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
+    metrics->refusal("p", "reject");
+    metrics->message_accepted();
+    metrics->store_error_answer("tempfail");
+    metrics->store_call("charge", std::chrono::milliseconds(1), false);
+    metrics->connection_opened();
+    metrics->rules_loaded(true);
+    const std::string text = http_get(port, "/metrics");
+
+    std::ifstream file(std::string(QM_SOURCE_DIR) + "/docs/grafana-dashboard.json");
+    REQUIRE(file.good());
+    const auto dashboard = nlohmann::json::parse(file);
+    const std::regex metric_name(R"(quotamilter_[a-z_]+)");
+    std::size_t names_checked = 0;
+    for (const auto& panel : dashboard.at("panels")) {
+        for (const auto& target : panel.at("targets")) {
+            const std::string expr = target.at("expr");
+            for (std::sregex_iterator it(expr.begin(), expr.end(), metric_name), end; it != end; ++it) {
+                INFO("panel: " << panel.at("title").get<std::string>() << ", metric: " << it->str());
+                CHECK(text.find("\n" + it->str()) != std::string::npos);
+                ++names_checked;
+            }
+        }
+    }
+    CHECK(names_checked >= 7);
 }
