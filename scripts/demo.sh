@@ -69,6 +69,8 @@ for i in $(seq 1 51); do
   fi
 done
 say "=> user1: $accepted accepted, $((51 - accepted)) refused"
+say "(windows are counted in buckets of 1/60 of the window, 30 s here, never"
+say " under-counting: so 'retry in' may exceed the 30m window by up to 30 s)"
 [ "$accepted" -eq 50 ] || { echo "demo: expected 50 accepted for user1, got $accepted" >&2; exit 1; }
 
 bold "4. User1+x@HUDEDU.NET tries to dodge the quota (case and +tag)"
