@@ -236,6 +236,22 @@ qm_start_quotamilter() {
   qm_die "quotamilter $name did not start listening"
 }
 
+# qm_restart_quotamilter NAME RULES REDIS_URL [extra serve args...]: starts
+# NAME again on its old TCP port (after a test stopped or killed it).
+qm_restart_quotamilter() {
+  local name="$1" rules="$2" redis_url="$3"
+  shift 3
+  local port_var="${name}_PORT" log_var="${name}_LOG" pid
+  local port="${!port_var}" log="${!log_var}"
+  "$QUOTAMILTER" serve --socket "inet:$port@127.0.0.1" --rules "$rules" \
+    --redis "$redis_url" "$@" >>"$log" 2>&1 &
+  pid=$!
+  qm_wait_listening "$port" 15 "$pid" || qm_die "quotamilter $name did not restart on $port"
+  qm_on_exit "qm_stop_pid $pid"
+  printf -v "${name}_PID" '%s' "$pid"
+  qm_log "quotamilter $name restarted on 127.0.0.1:$port (pid $pid)"
+}
+
 # qm_start_quotamilter_unix NAME RULES REDIS_URL [extra serve args...]
 #   The same on a unix socket (QM_TMP/NAME.sock, group postfix so that
 #   Postfix's smtpd and cleanup can connect): NAME_SOCKET, NAME_POSTFIX.
