@@ -37,6 +37,9 @@ store::CounterRequest counter_request(const rules::ApplicableQuota& quota, std::
 
 namespace {
 
+// The milter never prints the reasons: skip building them on every event.
+constexpr rules::PlanOptions kHotPath{.with_reasons = false};
+
 bool ascii_iequals_prefix(std::string_view text, std::string_view prefix) {
     if (text.size() < prefix.size()) return false;
     for (std::size_t i = 0; i < prefix.size(); ++i) {
@@ -137,7 +140,7 @@ FilterAnswer Session::on_mail(std::string_view raw_sender, std::span<const std::
 
     if (non_smtp_) return FilterAnswer::proceed();
 
-    const rules::MessagePlan plan = rules::plan_at_mail(*message.rules, message.facts);
+    const rules::MessagePlan plan = rules::plan_at_mail(*message.rules, message.facts, kHotPath);
     std::vector<const rules::ApplicableQuota*> asked;
     std::vector<store::CounterRequest> requests;
     for (const auto& quota : plan.quotas) {
@@ -179,7 +182,7 @@ FilterAnswer Session::on_rcpt(std::string_view raw_recipient, const std::optiona
 
     rules::MessageFacts facts = message.facts;
     facts.recipients.push_back(candidate);
-    const rules::MessagePlan plan = rules::plan_message(*message.rules, facts);
+    const rules::MessagePlan plan = rules::plan_message(*message.rules, facts, kHotPath);
     std::vector<const rules::ApplicableQuota*> asked;
     std::vector<store::CounterRequest> requests;
     for (const auto& quota : plan.quotas) {
@@ -242,7 +245,7 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     rules::MessageFacts facts = message.facts;
     if (message.count_bytes) facts.size = message.counted_bytes;
     else facts.size = message.declared_size.value_or(0);
-    const rules::MessagePlan plan = rules::plan_message(*message.rules, facts);
+    const rules::MessagePlan plan = rules::plan_message(*message.rules, facts, kHotPath);
 
     std::vector<const rules::ApplicableQuota*> enforced;
     std::vector<store::CounterRequest> requests;
