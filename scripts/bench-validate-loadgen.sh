@@ -20,12 +20,12 @@ bench_build
 command -v opendkim >/dev/null || qm_die "opendkim missing: run scripts/install-bench-deps.sh"
 bench_machine
 
-# ---- 1. opendkim, signing
+# ---- 1. opendkim, signing; over TCP and over a unix socket
 dkim_dir="$QM_TMP/opendkim"
 mkdir -p "$dkim_dir"
 opendkim-genkey -D "$dkim_dir" -d hudedu.net -s bench >/dev/null 2>&1
-dkim_port=$(qm_free_port)
-cat >"$dkim_dir/opendkim.conf" <<CONF
+start_opendkim() {  # NAME SOCKET -> prints the pid
+  cat >"$dkim_dir/$1.conf" <<CONF
 Syslog                 no
 LogWhy                 no
 Mode                   s
@@ -35,26 +35,37 @@ KeyFile                $dkim_dir/bench.private
 RequireSafeKeys        false
 Canonicalization       relaxed/simple
 InternalHosts          127.0.0.1
-Socket                 inet:$dkim_port@127.0.0.1
-PidFile                $dkim_dir/opendkim.pid
+Socket                 $2
+PidFile                $dkim_dir/$1.pid
 Background             no
 CONF
-opendkim -f -x "$dkim_dir/opendkim.conf" >"$dkim_dir/opendkim.log" 2>&1 &
-dkim_pid=$!
-qm_on_exit "qm_stop_pid $dkim_pid"
-qm_wait_listening "$dkim_port" 10 "$dkim_pid" || { cat "$dkim_dir/opendkim.log" >&2; qm_die "opendkim did not start"; }
-bench_log "opendkim on 127.0.0.1:$dkim_port (pid $dkim_pid)"
+  opendkim -f -x "$dkim_dir/$1.conf" >"$dkim_dir/$1.log" 2>&1 &
+  echo $!
+}
+dkim_port=$(qm_free_port)
+dkim_tcp_pid=$(start_opendkim tcp "inet:$dkim_port@127.0.0.1")
+qm_on_exit "qm_stop_pid $dkim_tcp_pid"
+dkim_unix_pid=$(start_opendkim unix "local:$dkim_dir/opendkim.sock")
+qm_on_exit "qm_stop_pid $dkim_unix_pid"
+qm_wait_listening "$dkim_port" 10 "$dkim_tcp_pid" || { cat "$dkim_dir/tcp.log" >&2; qm_die "opendkim did not start"; }
+bench_wait_socket unix "" "$dkim_dir/opendkim.sock" "$dkim_unix_pid" || { cat "$dkim_dir/unix.log" >&2; qm_die "opendkim (unix) did not start"; }
+bench_log "opendkim on 127.0.0.1:$dkim_port (pid $dkim_tcp_pid) and $dkim_dir/opendkim.sock (pid $dkim_unix_pid)"
 
-for k in 1 8; do
-  out=$("$BENCH_TOOLS/qm-milter-load" --socket "inet:$dkim_port@127.0.0.1" --connections "$k" \
+for run in "tcp 1" "tcp 8" "unix 1" "unix 8"; do
+  set -- $run
+  socket="inet:$dkim_port@127.0.0.1"
+  [ "$1" = unix ] && socket="unix:$dkim_dir/opendkim.sock"
+  out=$("$BENCH_TOOLS/qm-milter-load" --socket "$socket" --connections "$2" \
     --messages "$messages" --senders uniform:100 --time-limit 120) || true
   printf '%s\n' "$out" | grep -v '^RESULT'
   result=$(printf '%s\n' "$out" | grep '^RESULT' || true)
-  check "opendkim k=$k: $messages messages answered" "[ '$(bench_field "$result" messages)' = '$messages' ]"
-  check "opendkim k=$k: all accepted" "[ '$(bench_field "$result" accepted)' = '$messages' ]"
-  check "opendkim k=$k: one header added per message (DKIM-Signature)" \
+  what="opendkim $1 k=$2"
+  check "$what: $messages messages answered" "[ '$(bench_field "$result" messages)' = '$messages' ]"
+  check "$what: all accepted" "[ '$(bench_field "$result" accepted)' = '$messages' ]"
+  check "$what: one header added per message (DKIM-Signature)" \
     "[ '$(bench_field "$result" modifications)' = '$messages' ]"
-  check "opendkim k=$k: no protocol errors" "[ '$(bench_field "$result" errors)' = 0 ]"
+  check "$what: no protocol errors" "[ '$(bench_field "$result" errors)' = 0 ]"
+  echo "$what: $(bench_field "$result" msgs_per_s) msg/s, end-of-message p50 $(bench_field "$result" eom_p50_us) µs"
 done
 
 # ---- 2. quotamilter counts what the generator sends
