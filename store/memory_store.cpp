@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "store/key_layout.h"
+#include "store/no_throw.h"
 #include "store/window_math.h"
 
 namespace quotamilter::store {
@@ -38,13 +39,29 @@ public:
           counted_buckets_offset_(options.test_counted_buckets_offset) {}
 
     Decision check(std::span<const CounterRequest> requests) override {
-        return decide(requests, false);
+        return no_throw<Decision>([&] { return decide(requests, false); });
     }
     Decision charge(std::span<const CounterRequest> requests) override {
-        return decide(requests, true);
+        return no_throw<Decision>([&] { return decide(requests, true); });
+    }
+    Outcome refund(const ChargeReceipt& receipt) override {
+        return no_throw<Outcome>([&] { return refund_entries(receipt); });
+    }
+    StatusResult counters_of(const std::string& tracked_value) override {
+        return no_throw<StatusResult>([&] { return status_of(tracked_value); });
+    }
+    StatusResult most_loaded(std::size_t max) override {
+        return no_throw<StatusResult>([&] {
+            return status([](const CounterId&) { return true; }, max);
+        });
+    }
+    Outcome reset(const std::string& tracked_value,
+                  const std::optional<std::string>& policy) override {
+        return no_throw<Outcome>([&] { return erase(tracked_value, policy); });
     }
 
-    Outcome refund(const ChargeReceipt& receipt) override {
+private:
+    Outcome refund_entries(const ChargeReceipt& receipt) {
         const std::int64_t now = now_ms();
         std::lock_guard lock(mutex_);
         for (const auto& entry : receipt.entries) {
@@ -61,19 +78,14 @@ public:
         return Outcome::admitted;
     }
 
-    StatusResult counters_of(const std::string& tracked_value) override {
+    StatusResult status_of(const std::string& tracked_value) {
         const std::string wanted = key_layout::escape_tracked_value(tracked_value);
         return status([&](const CounterId& id) {
             return key_layout::escape_tracked_value(id.tracked_value) == wanted;
         }, std::numeric_limits<std::size_t>::max());
     }
 
-    StatusResult most_loaded(std::size_t max) override {
-        return status([](const CounterId&) { return true; }, max);
-    }
-
-    Outcome reset(const std::string& tracked_value,
-                  const std::optional<std::string>& policy) override {
+    Outcome erase(const std::string& tracked_value, const std::optional<std::string>& policy) {
         const std::string wanted = key_layout::escape_tracked_value(tracked_value);
         std::lock_guard lock(mutex_);
         std::erase_if(counters_, [&](const auto& entry) {
@@ -84,7 +96,6 @@ public:
         return Outcome::admitted;
     }
 
-private:
     std::int64_t now_ms() const {
         if (clock_) return clock_();
         return std::chrono::duration_cast<std::chrono::milliseconds>(

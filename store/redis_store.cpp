@@ -1,11 +1,11 @@
 #include "store/redis_store.h"
 
 #include <algorithm>
-#include <exception>
 #include <unordered_map>
 
 #include "store/key_layout.h"
 #include "store/lua_scripts.h"
+#include "store/no_throw.h"
 #include "store/redis_pool.h"
 #include "store/window_math.h"
 
@@ -128,29 +128,9 @@ public:
     }
 
 private:
-    // No exception escapes a store call (std::bad_alloc and the like become
-    // store_error).
     template <typename Result, typename F>
-    Result guarded(F&& body) noexcept {
-        try {
-            return body();
-        } catch (const std::exception& e) {
-            return failure<Result>(std::string("store: ") + e.what());
-        } catch (...) {
-            return failure<Result>("store: unknown exception");
-        }
-    }
-
-    template <typename Result>
-    static Result failure(std::string error) {
-        if constexpr (std::is_same_v<Result, Outcome>) {
-            return Outcome::store_error;
-        } else {
-            Result r;
-            r.outcome = Outcome::store_error;
-            r.error = std::move(error);
-            return r;
-        }
+    static Result guarded(F&& body) noexcept {
+        return no_throw<Result>(std::forward<F>(body));
     }
 
     Deadline deadline() const { return Clock::now() + pool_.timeout(); }
