@@ -346,8 +346,9 @@ milter_connect_timeout = 5s
 milter_command_timeout = 10s
 milter_content_timeout = 30s
 EOF
+  # Extra settings replace the defaults above (postconf -e edits in place).
   local line
-  for line in "$@"; do printf '%s\n' "$line" >>"$conf/main.cf"; done
+  for line in "$@"; do postconf -c "$conf" -e "$line"; done
 
   # chroot "n" everywhere: the private queue has no chroot jail.
   cat >"$conf/master.cf" <<EOF
