@@ -48,7 +48,8 @@ constexpr const char* kServeHelp =
     "  --log-level LEVEL         error | warning | info (default) | debug\n"
     "  --user USER, --group GROUP  run as, once the socket is open (when started as root)\n"
     "  --non-smtp auto|always|never  how to recognise non_smtpd_milters mail\n"
-    "                            (default auto: Postfix's port-0 local connect)\n";
+    "                            (default auto: Postfix's port-0 local connect)\n"
+    "  --metrics HOST:PORT       serve Prometheus metrics at http://HOST:PORT/metrics\n";
 
 std::string hide_password(const std::string& url) {
     // redis://user:secret@host -> redis://user:***@host
@@ -75,15 +76,19 @@ sigset_t serve_signals() {
 // well; whichever thread gets one, the milter stops.
 class SignalThread {
 public:
-    SignalThread(milter::RulesHolder& holder, std::string rules_path, milter::Logger& logger)
-        : thread_([this, &holder, rules_path = std::move(rules_path), &logger] { run(holder, rules_path, logger); }) {}
+    SignalThread(milter::RulesHolder& holder, std::string rules_path, milter::Logger& logger,
+                 milter::Metrics& metrics)
+        : thread_([this, &holder, rules_path = std::move(rules_path), &logger, &metrics] {
+              run(holder, rules_path, logger, metrics);
+          }) {}
     ~SignalThread() {
         stop_.store(true);
         thread_.join();
     }
 
 private:
-    void run(milter::RulesHolder& holder, const std::string& rules_path, milter::Logger& logger) {
+    void run(milter::RulesHolder& holder, const std::string& rules_path, milter::Logger& logger,
+             milter::Metrics& metrics) {
         const sigset_t set = serve_signals();
         while (!stop_.load()) {
             timespec wait{0, 200 * 1000 * 1000};  // poll the stop flag 5 times a second
@@ -92,7 +97,7 @@ private:
             try {
                 if (signal == SIGUSR1) {
                     logger.info(fmt::format("SIGUSR1: reloading {}", rules_path));
-                    milter::reload_rules(holder, rules_path, logger);
+                    milter::reload_rules(holder, rules_path, logger, &metrics);
                 } else {
                     logger.info(fmt::format("{}: stopping", signal == SIGINT ? "SIGINT" : signal == SIGHUP ? "SIGHUP" : "SIGTERM"));
                     milter::stop_milter_loop();
@@ -159,11 +164,22 @@ int run_serve(const Args& args) {
     if (config.redis.rfind("memory:", 0) == 0)
         logger->warning("store memory: counters live in this process only: one host, lost on restart; for trials and tests");
 
+    std::unique_ptr<milter::Metrics> metrics;
+    try {
+        metrics = config.metrics.empty() ? std::make_unique<milter::NoMetrics>()
+                                         : milter::make_prometheus_metrics(config.metrics);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "quotamilter serve: metrics %s: %s\n", config.metrics.c_str(), e.what());
+        return 1;
+    }
+    metrics->rules_loaded(true);
+    std::unique_ptr<store::QuotaStore> measured_store = milter::measure_store_calls(*store, *metrics);
+
     milter::RulesHolder holder(loaded.rules);
     milter::FilterSettings settings;
     settings.on_store_error = config.on_store_error;
     settings.non_smtp = config.non_smtp;
-    milter::FilterEnvironment environment(holder, *store, *logger, settings);
+    milter::FilterEnvironment environment(holder, *measured_store, *logger, settings, metrics.get());
 
     milter::MilterRunOptions run_options;
     run_options.socket = config.socket;
@@ -179,14 +195,15 @@ int run_serve(const Args& args) {
         if (config.log == "syslog") logger->error(e.what());
         return 1;
     }
-    logger->info(fmt::format("starting: socket={} rules={} ({}) store={} on_store_error={}", config.socket,
+    logger->info(fmt::format("starting: socket={} rules={} ({}) store={} on_store_error={}{}", config.socket,
                              config.rules, milter::describe_rules(*loaded.rules), hide_password(config.redis),
-                             config.on_store_error == milter::OnStoreError::tempfail ? "tempfail" : "accept"));
+                             config.on_store_error == milter::OnStoreError::tempfail ? "tempfail" : "accept",
+                             config.metrics.empty() ? "" : " metrics=http://" + config.metrics + "/metrics"));
     loaded.rules.reset();
 
     int status = 0;
     {
-        SignalThread signal_thread(holder, config.rules, *logger);
+        SignalThread signal_thread(holder, config.rules, *logger, *metrics);
         status = milter::run_milter_loop();
     }
 

@@ -33,8 +33,9 @@ std::string describe_rules(const rules::RuleSet& rules) {
                        rules.needs_body() ? ", byte quotas (body inspected)" : "");
 }
 
-bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger) {
+bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, Metrics* metrics) {
     RulesLoad loaded = load_rules(path);
+    if (metrics) metrics->rules_loaded(loaded.rules != nullptr);
     if (!loaded.rules) {
         for (const auto& error : loaded.errors) logger.error(fmt::format("reload: {}", error));
         logger.error(fmt::format("reload: {} not loaded ({} errors); the rules in force stay", path,

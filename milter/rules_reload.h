@@ -3,6 +3,7 @@
 #pragma once
 
 #include "milter/log.h"
+#include "milter/metrics.h"
 #include "milter/rules_holder.h"
 #include "rules/rule_set.h"
 
@@ -21,7 +22,7 @@ RulesLoad load_rules(const std::string& path);
 
 // Loads `path` and swaps it in; on failure logs every error and keeps the
 // rules in force. Returns whether the new rules were applied.
-bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger);
+bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, Metrics* metrics = nullptr);
 
 // "N policies, M quotas" for log lines.
 std::string describe_rules(const rules::RuleSet& rules);

@@ -85,6 +85,7 @@ void apply_key(ServeConfig& config, const std::string& key, const json& value) {
     else if (key == "listen_backlog") config.listen_backlog = static_cast<int>(need_integer(value, key, 0, 65535));
     else if (key == "milter_timeout_s") config.milter_timeout = std::chrono::seconds(need_integer(value, key, 1, 86400));
     else if (key == "shutdown_timeout_ms") config.shutdown_timeout = std::chrono::milliseconds(need_integer(value, key, 0, 600000));
+    else if (key == "metrics") config.metrics = need_string(value, key);
     else if (key == "$schema" || key == "description") (void)need_string(value, key);  // for editors and humans
     else throw ConfigError(fmt::format("unknown key '{}' (see docs/CONFIG.md)", key));
 }
@@ -121,7 +122,7 @@ ServeConfig load_serve_config(const std::string& path) {
 const std::set<std::string>& serve_value_options() {
     static const std::set<std::string> options = {
         "config", "socket", "socket-mode", "rules", "redis", "on-store-error", "store-timeout-ms", "key-prefix",
-        "log-level", "syslog-facility", "user", "group", "non-smtp"};
+        "log-level", "syslog-facility", "user", "group", "non-smtp", "metrics"};
     return options;
 }
 
@@ -149,6 +150,7 @@ ServeConfig resolve_serve_config(const cli::ParsedArgs& args) {
         if (auto v = args.value("user")) config.user = *v;
         if (auto v = args.value("group")) config.group = *v;
         if (auto v = args.value("non-smtp")) config.non_smtp = parse_non_smtp(*v);
+        if (auto v = args.value("metrics")) config.metrics = *v;
         if (args.has("syslog")) config.log = "syslog";
     } catch (const ConfigError& e) {
         throw cli::UsageError(e.what());

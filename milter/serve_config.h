@@ -41,6 +41,7 @@ struct ServeConfig {
     int listen_backlog = 0;                // 0: libmilter's default
     std::chrono::seconds milter_timeout{7210};        // smfi_settimeout: MTA I/O timeout
     std::chrono::milliseconds shutdown_timeout{10000};  // wait for sessions in flight on SIGTERM
+    std::string metrics;                   // Prometheus endpoint "HOST:PORT"; empty: none
 };
 
 // Parses a --config file's text. Throws ConfigError "FILE: ..." for JSON

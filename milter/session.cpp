@@ -90,9 +90,13 @@ std::string_view stage_name(int stage) {
 Session::Session(FilterEnvironment& environment, bool body_negotiated)
     : env_(environment), body_negotiated_(body_negotiated) {
     env_.open_sessions.fetch_add(1, std::memory_order_relaxed);
+    env_.metrics().connection_opened();
 }
 
-Session::~Session() { env_.open_sessions.fetch_sub(1, std::memory_order_relaxed); }
+Session::~Session() {
+    env_.metrics().connection_closed();
+    env_.open_sessions.fetch_sub(1, std::memory_order_relaxed);
+}
 
 std::size_t Session::accepted_recipients() const {
     return message_ ? message_->facts.recipients.size() : 0;
@@ -274,6 +278,7 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
         }
     }
     charge_monitor_quotas(message, std::move(monitored));
+    env_.metrics().message_accepted();
     env_.logger.debug(fmt::format("{}: accepted: from=<{}> nrcpt={} size={} quotas={}",
                                   message.queue_id.empty() ? "NOQUEUE" : message.queue_id,
                                   message.facts.sender.str(), message.facts.recipients.size(), facts.size,
@@ -305,6 +310,7 @@ void Session::charge_monitor_quotas(const Message& message, std::vector<const ru
         const auto* full = quotas[decision.refused_index];
         log_quota_event(message, *full, full->cost, decision, Stage::eom, nullptr,
                         fmt::format("would {}", rules::to_string(full->quota->verdict)));
+        env_.metrics().refusal(full->policy->name, fmt::format("would_{}", rules::to_string(full->quota->verdict)));
         quotas.erase(quotas.begin() + static_cast<std::ptrdiff_t>(decision.refused_index));
     }
 }
@@ -313,6 +319,7 @@ FilterAnswer Session::refuse(const Message& message, const rules::ApplicableQuot
                              const store::Decision& decision, Stage stage, const rules::Address* recipient) {
     const rules::Quota& q = *quota.quota;
     log_quota_event(message, quota, cost, decision, stage, recipient, rules::to_string(q.verdict));
+    env_.metrics().refusal(quota.policy->name, rules::to_string(q.verdict));
 
     ReplyValues values;
     values.policy = quota.policy->name;
@@ -355,6 +362,7 @@ FilterAnswer Session::store_failed(const store::Decision& decision, Stage stage)
     const bool tempfail = env_.settings.on_store_error == OnStoreError::tempfail;
     env_.store_health.record_failure(decision.error.empty() ? "unknown error" : decision.error,
                                      tempfail ? "tempfail" : "accept");
+    env_.metrics().store_error_answer(tempfail ? "tempfail" : "accept");
     if (!tempfail) {
         // Fail open for this message: let it through uncounted, and stop
         // asking the store about it.

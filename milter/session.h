@@ -11,6 +11,7 @@
 
 #include "milter/filter_answer.h"
 #include "milter/log.h"
+#include "milter/metrics.h"
 #include "milter/rules_holder.h"
 #include "milter/store_health.h"
 #include "rules/evaluate.h"
@@ -45,8 +46,12 @@ struct FilterSettings {
 // Everything sessions share; outlives every session.
 class FilterEnvironment {
 public:
-    FilterEnvironment(RulesHolder& rules, store::QuotaStore& store, Logger& logger, FilterSettings settings)
-        : rules(rules), store(store), logger(logger), settings(settings), store_health(logger) {}
+    // `metrics` may be null (no metrics endpoint).
+    FilterEnvironment(RulesHolder& rules, store::QuotaStore& store, Logger& logger, FilterSettings settings,
+                      Metrics* metrics = nullptr)
+        : rules(rules), store(store), logger(logger), settings(settings), store_health(logger), metrics_(metrics) {}
+
+    Metrics& metrics() { return metrics_ ? *metrics_ : no_metrics_; }
 
     RulesHolder& rules;
     store::QuotaStore& store;
@@ -54,6 +59,10 @@ public:
     const FilterSettings settings;
     StoreHealth store_health;
     std::atomic<long> open_sessions{0};  // lets shutdown wait for connections in flight
+
+private:
+    Metrics* metrics_;
+    NoMetrics no_metrics_;
 };
 
 class Session {

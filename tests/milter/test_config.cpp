@@ -46,6 +46,7 @@ TEST_CASE("defaults") {
     CHECK_FALSE(config.user.has_value());
     CHECK_FALSE(config.group.has_value());
     CHECK(config.non_smtp == NonSmtpDetection::automatic);
+    CHECK(config.metrics.empty());
 }
 
 TEST_CASE("every documented key is read") {
@@ -55,7 +56,7 @@ TEST_CASE("every documented key is read") {
         "key_prefix": "x:", "log": "syslog", "syslog_facility": "local3", "log_level": "debug",
         "user": "nobody", "group": "nogroup", "store_pool_size": 4, "non_smtp": "never",
         "listen_backlog": 64, "milter_timeout_s": 60, "shutdown_timeout_ms": 500,
-        "description": "test" })",
+        "metrics": "127.0.0.1:9369", "description": "test" })",
                                             "c.json");
     CHECK(config.socket == "inet:8899@127.0.0.1");
     CHECK(config.socket_mode == 0600);
@@ -74,6 +75,7 @@ TEST_CASE("every documented key is read") {
     CHECK(config.listen_backlog == 64);
     CHECK(config.milter_timeout == std::chrono::seconds(60));
     CHECK(config.shutdown_timeout == std::chrono::milliseconds(500));
+    CHECK(config.metrics == "127.0.0.1:9369");
 }
 
 TEST_CASE("unknown keys, wrong types and bad values are errors naming the file and key") {

@@ -352,3 +352,43 @@ TEST_CASE("sasl_username and the queue id appear in refusal lines") {
     CHECK(f.logger.count_containing("ABC123: reject: policy=auth track=sasl_user key=<alice> count=1/1 "
                                     "window=1800s from=<a@hudedu.net> client=2001:db8::5 sasl_username=alice") == 1);
 }
+
+namespace {
+
+struct CountingMetrics final : quotamilter::milter::Metrics {
+    std::vector<std::string> refusals;
+    int accepted = 0, store_errors = 0, opened = 0, closed = 0;
+    void refusal(std::string_view policy, std::string_view verdict) override {
+        refusals.push_back(std::string(policy) + "/" + std::string(verdict));
+    }
+    void message_accepted() override { ++accepted; }
+    void store_error_answer(std::string_view) override { ++store_errors; }
+    void store_call(std::string_view, std::chrono::duration<double>, bool) override {}
+    void connection_opened() override { ++opened; }
+    void connection_closed() override { ++closed; }
+    void rules_loaded(bool) override {}
+};
+
+}  // namespace
+
+TEST_CASE("metrics: refusals by policy and verdict, accepted messages, store errors, connections") {
+    CountingMetrics metrics;
+    ScriptedStore store;
+    CapturingLogger logger;
+    quotamilter::milter::RulesHolder holder(rules_from(kSenderRules));
+    quotamilter::milter::FilterEnvironment environment(holder, store, logger, {}, &metrics);
+    {
+        quotamilter::milter::Session session(environment, false);
+        session.on_connect(std::string("192.0.2.7"), 1234);
+        for (int i = 0; i < 4; ++i) send_message(session, "a@hudedu.net", {"x@ext.example"});
+        store.fail = true;
+        send_message(session, "b@hudedu.net", {"x@ext.example"});
+        CHECK(metrics.opened == 1);
+        CHECK(metrics.closed == 0);
+    }
+    CHECK(metrics.closed == 1);
+    CHECK(metrics.accepted == 3);
+    REQUIRE(metrics.refusals.size() == 1);
+    CHECK(metrics.refusals[0] == "per_sender/reject");
+    CHECK(metrics.store_errors == 1);
+}
