@@ -6,6 +6,7 @@
 #include <fstream>
 #include <algorithm>
 #include <latch>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -146,19 +147,33 @@ TEST_CASE("Redis stopped or hung: store_error within timeout + 50 ms, then recov
 
     auto every_call_fails_in_time = [&](int threads_count) {
         std::atomic<int> slow{0}, not_error{0};
+        std::atomic<long long> slowest_us{0};
+        std::mutex sample_mutex;
+        std::string sample_error;
         std::vector<std::thread> threads;
         for (int t = 0; t < threads_count; ++t)
             threads.emplace_back([&] {
                 for (int i = 0; i < 6; ++i) {
                     const auto started = Clock::now();
                     const auto d = store->charge({&req, 1});
-                    if (Clock::now() - started > bound) ++slow;
+                    const auto took = Clock::now() - started;
+                    const long long us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+                    for (long long seen = slowest_us; us > seen && !slowest_us.compare_exchange_weak(seen, us);) {
+                    }
+                    if (took > bound) ++slow;
                     if (d.outcome != Outcome::store_error) ++not_error;
                     else if (d.error.empty()) ++not_error;  // a store_error says what failed
+                    {
+                        std::lock_guard lock(sample_mutex);
+                        if (sample_error.empty() || d.error.find("timed out") != std::string::npos)
+                            sample_error = d.error;
+                    }
                     std::this_thread::sleep_for(std::chrono::milliseconds(40));
                 }
             });
         for (auto& t : threads) t.join();
+        MESSAGE(threads_count << " thread(s): slowest call " << slowest_us / 1000.0
+                              << " ms; e.g. \"" << sample_error << "\"");
         CHECK(slow == 0);
         CHECK(not_error == 0);
     };
