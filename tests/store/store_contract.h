@@ -145,6 +145,17 @@ inline void contract_status_and_reset(const OpenStore& open) {
     REQUIRE(weird.counters[0].next_free.has_value());
     CHECK(weird.counters[0].next_free->count() > 0);
     CHECK(weird.counters[0].next_free->count() <= 61'000);
+    // Glob characters in a tracked value are literal: "a*" is not a pattern.
+    const CounterRequest star{counter("a*[b]?@example.com", 60), 100, 1};
+    const CounterRequest plain{counter("aX[b]Y@example.com", 60), 100, 1};
+    REQUIRE(store->charge({&star, 1}).outcome == Outcome::admitted);
+    REQUIRE(store->charge({&plain, 1}).outcome == Outcome::admitted);
+    REQUIRE(store->counters_of("a*[b]?@example.com").counters.size() == 1);
+    CHECK(store->counters_of("a*[b]?@example.com").counters[0].counter == star.counter);
+    CHECK(store->counters_of("a*").counters.empty());
+    CHECK(store->reset("a*[b]?@example.com", std::nullopt) == Outcome::admitted);
+    CHECK(store->counters_of("aX[b]Y@example.com").counters.size() == 1);
+    CHECK(store->reset("aX[b]Y@example.com", std::nullopt) == Outcome::admitted);
     CHECK(store->counters_of("").counters.size() == 2);      // the null sender, as <>
     CHECK(store->counters_of("<>").counters.size() == 2);
 
