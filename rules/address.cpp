@@ -3,7 +3,8 @@
 //   (<@a,@b:user@host>) are removed: only the mailbox counts.
 // - Quoted local parts are unquoted ("a b"@x -> a b@x, "user"@x -> user@x,
 //   backslash escapes resolved), like Postfix's internal form, so that quoting
-//   cannot dodge a quota. The result is a key, not a re-sendable address.
+//   cannot dodge a quota; a wholly quoted "user@x" is user@x. Blanks around
+//   the local part are dropped. The result is a key, not a re-sendable address.
 // - ASCII letters are lower-cased in local part and domain; non-ASCII bytes
 //   (SMTPUTF8 local parts, U-labels) are kept exactly as sent. We do not
 //   convert between U-labels and xn-- A-labels: that needs IDNA tables
@@ -153,6 +154,15 @@ Address normalize_address(std::string_view raw) {
     const std::size_t at = rfind_unquoted(text, '@');
     std::string local = unquote(at == std::string_view::npos ? text : text.substr(0, at));
     std::string domain(at == std::string_view::npos ? std::string_view() : trim(text.substr(at + 1)));
+    if (at == std::string_view::npos) {
+        // A wholly quoted address ("user@example.com" in quotes) is that
+        // address: quoting must not hide the domain from @domain items.
+        if (const std::size_t inner_at = local.rfind('@'); inner_at != std::string::npos) {
+            domain = std::string(trim(std::string_view(local).substr(inner_at + 1)));
+            local.resize(inner_at);
+        }
+    }
+    local = std::string(trim(local));  // "user @example.com" is user@example.com
 
     lower_ascii_in_place(local);
     // Repeat: nested tags (prvs=T1=prvs=T2=user) must not give each message its own key.

@@ -45,6 +45,11 @@ constexpr Case kCases[] = {
     {"<\"a@b\"@example.com>", "a@b@example.com"},         // '@' inside quotes is not the separator
     {"<\"a>b\"@example.com>", "a>b@example.com"},         // '>' inside quotes does not close
     {"<\"a<b\"@example.com>", "a<b@example.com"},
+    {"<\"user1@hudedu.net\">", "user1@hudedu.net"},        // wholly quoted: still that address
+    {"<\"User1+x@HUDEDU.NET\">", "user1@hudedu.net"},
+    {"<\"a@b\"@example.com>", "a@b@example.com"},
+    {"<user @example.com>", "user@example.com"},
+    {"< user@example.com >", "user@example.com"},
     // source routes (RFC 5321 A-d-l: accepted, ignored)
     {"<@a.example,@b.example:user@host.example>", "user@host.example"},
     {"<@relay.example:User@Host.Example>", "user@host.example"},
@@ -99,6 +104,10 @@ TEST_CASE("normalize_address: parts and null sender") {
     CHECK(null_sender.local.empty());
     CHECK(null_sender.domain.empty());
     CHECK(null_sender.str() == "<>");
+
+    auto quoted_whole = normalize_address("<\"User1@HUDEDU.net\">");
+    CHECK(quoted_whole.local == "user1");
+    CHECK(quoted_whole.domain == "hudedu.net");
 
     auto bare = normalize_address("postmaster");
     CHECK(bare.local == "postmaster");
