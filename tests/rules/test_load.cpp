@@ -198,3 +198,11 @@ TEST_CASE("load: mutated files never crash and always yield rules or positioned 
     CHECK(rejected > 0);
     CHECK(loaded > 0);  // some mutations only touch strings/whitespace
 }
+
+TEST_CASE("load: BOM and CRLF line endings") {
+    const std::string crlf = "\xEF\xBB\xBF{\r\n  \"version\": 1,\r\n  \"policies\": [],\r\n  \"polcies\": []\r\n}\r\n";
+    const auto errors = load_errors(crlf);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == "4:3: unknown key \"polcies\" in the rule file; did you mean \"policies\"?");
+    rules_test::load_ok("\xEF\xBB\xBF{\"version\": 1, \"policies\": []}");
+}
