@@ -35,14 +35,58 @@ qm_harness_init() {
   trap 'qm_harness_cleanup' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  qm_start_watchdog
 }
 
 qm_on_exit() { QM_CLEANUP+=("$*"); }
+
+# qm_own_pid PID: stop PID at exit, and let the watchdog stop it if this
+# shell dies without running its trap.
+qm_own_pid() {
+  QM_CLEANUP+=("qm_stop_pid $1")
+  echo "pid $1 $(cat "/proc/$1/comm" 2>/dev/null || echo '?')" >>"$QM_TMP/.owned"
+}
+
+# If this shell is killed without running its EXIT trap (SIGKILL, e.g. a
+# ctest TIMEOUT), its services would live on; Postfix's master is not even our
+# child. A detached watchdog (reparented to init, so it survives the kill)
+# then stops what QM_TMP/.owned lists: Postfix instances, and PIDs whose
+# command name still matches (never a reused PID). A normal exit empties the
+# list first. One check per second, at most 6 hours.
+qm_start_watchdog() {
+  : >"$QM_TMP/.owned"
+  (
+    setsid bash -c '
+      owner=$1 list=$2
+      for ((i = 0; i < 21600; i++)); do
+        kill -0 "$owner" 2>/dev/null || break
+        [ -f "$list" ] || exit 0
+        sleep 1
+      done
+      [ -f "$list" ] || exit 0
+      while read -r kind what comm; do
+        case "$kind" in
+          postfix) postfix -c "$what" stop >/dev/null 2>&1 ;;
+          pid) if [ "$(cat "/proc/$what/comm" 2>/dev/null)" = "$comm" ]; then
+                 kill -TERM "$what" 2>/dev/null; kill -CONT "$what" 2>/dev/null
+               fi ;;
+        esac
+      done <"$list"
+      sleep 5   # then KILL whatever ignored TERM
+      while read -r kind what comm; do
+        if [ "$kind" = pid ] && [ "$(cat "/proc/$what/comm" 2>/dev/null)" = "$comm" ]; then
+          kill -KILL "$what" 2>/dev/null
+        fi
+      done <"$list"
+      exit 0' qm-harness-watchdog "$$" "$QM_TMP/.owned" </dev/null >/dev/null 2>&1 &
+  )
+}
 
 qm_harness_cleanup() {
   local status=$?
   set +e
   local i
+  rm -f "$QM_TMP/.owned"   # the watchdog has nothing left to do
   for ((i = ${#QM_CLEANUP[@]} - 1; i >= 0; i--)); do
     eval "${QM_CLEANUP[$i]}" >/dev/null 2>&1
   done
@@ -153,7 +197,7 @@ qm_start_redis() {
     pid=$!
     if qm_wait_listening "$port" 10 "$pid" &&
        [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
-      qm_on_exit "qm_stop_pid $pid"
+      qm_own_pid "$pid"
       printf -v "${name}_PORT" '%s' "$port"
       printf -v "${name}_PID" '%s' "$pid"
       printf -v "${name}_DIR" '%s' "$dir"
@@ -173,7 +217,7 @@ qm_restart_redis() {
     --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes &
   pid=$!
   qm_wait_listening "$port" 10 "$pid" || qm_die "redis-server $name did not restart on $port"
-  qm_on_exit "qm_stop_pid $pid"
+  qm_own_pid "$pid"
   printf -v "${name}_PID" '%s' "$pid"
   qm_log "redis-server $name restarted on 127.0.0.1:$port (pid $pid)"
 }
@@ -192,7 +236,7 @@ qm_start_sink() {
       >"$dir/sink.log" 2>&1 &
     pid=$!
     if qm_wait_listening "$port" 10 "$pid"; then
-      qm_on_exit "qm_stop_pid $pid"
+      qm_own_pid "$pid"
       printf -v "${name}_PORT" '%s' "$port"
       printf -v "${name}_PID" '%s' "$pid"
       qm_log "smtp-sink $name on 127.0.0.1:$port (pid $pid)"
@@ -220,7 +264,7 @@ qm_start_quotamilter() {
       --redis "$redis_url" "$@" >>"$log" 2>&1 &
     pid=$!
     if qm_wait_listening "$port" 15 "$pid"; then
-      qm_on_exit "qm_stop_pid $pid"
+      qm_own_pid "$pid"
       printf -v "${name}_PORT" '%s' "$port"
       printf -v "${name}_PID" '%s' "$pid"
       printf -v "${name}_LOG" '%s' "$log"
@@ -247,7 +291,7 @@ qm_restart_quotamilter() {
     --redis "$redis_url" "$@" >>"$log" 2>&1 &
   pid=$!
   qm_wait_listening "$port" 15 "$pid" || qm_die "quotamilter $name did not restart on $port"
-  qm_on_exit "qm_stop_pid $pid"
+  qm_own_pid "$pid"
   printf -v "${name}_PID" '%s' "$pid"
   qm_log "quotamilter $name restarted on 127.0.0.1:$port (pid $pid)"
 }
@@ -276,7 +320,7 @@ qm_start_quotamilter_unix() {
     tail -n 20 "$log" >&2 || true
     qm_die "quotamilter $name did not start listening on $sock"
   fi
-  qm_on_exit "qm_stop_pid $pid"
+  qm_own_pid "$pid"
   printf -v "${name}_PID" '%s' "$pid"
   printf -v "${name}_LOG" '%s' "$log"
   printf -v "${name}_SOCKET" '%s' "unix:$sock"
@@ -381,6 +425,7 @@ EOF
     qm_die "postfix $name did not start"
   fi
   qm_on_exit "qm_stop_postfix '$conf' '$queue'"
+  echo "postfix $conf" >>"$QM_TMP/.owned"
   qm_wait_listening "$port" 15 || { cat "$base/start.out" "$base/maillog" >&2; qm_die "postfix $name smtpd not listening on $port"; }
   printf -v "${name}_PORT" '%s' "$port"
   printf -v "${name}_DIR" '%s' "$conf"
@@ -426,7 +471,7 @@ qm_start_fake_milter() {
     "$QM_PYTHON" "$QM_LIB_DIR/fake_milter.py" --port "$port" "$@" >>"$log" 2>&1 &
     pid=$!
     if qm_wait_listening "$port" 10 "$pid"; then
-      qm_on_exit "qm_stop_pid $pid"
+      qm_own_pid "$pid"
       printf -v "${name}_PORT" '%s' "$port"
       printf -v "${name}_PID" '%s' "$pid"
       printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$port"
