@@ -9,6 +9,13 @@
 //                         (connect, MAIL, RCPT, DATA, end of message; no HELO,
 //                         headers, EOH, body): the fair floor to compare
 //                         quotamilter with, same round trips, zero work.
+//   --stages quotamilter-bytes  quotamilter's stages when its rules hold a
+//                         `bytes` quota: headers and body too (the floor for
+//                         bench/rules/hudedu-bench.json)
+//   --no-reply-content    also negotiate SMFIP_NR_HDR and SMFIP_NR_BODY and
+//                         answer SMFIS_NOREPLY to headers and body chunks: how
+//                         much a byte-counting milter would save by not
+//                         answering them (one round trip per header)
 //   --add-header          add "X-Null-Milter: yes" at end of message (two
 //                         packets in a row: the 40 ms trap's second half).
 //   --no-data             (with --stages quotamilter) also negotiate DATA away:
@@ -39,6 +46,8 @@ namespace {
 bool g_set_nodelay = true;
 bool g_add_header = false;
 bool g_skip_data = false;
+bool g_with_content = false;   // headers and body negotiated (stages quotamilter-bytes)
+bool g_noreply_content = false;
 
 }  // namespace
 
@@ -62,9 +71,9 @@ namespace {
 sfsistat continue_connect(SMFICTX*, char*, _SOCK_ADDR*) { return SMFIS_CONTINUE; }
 sfsistat continue_helo(SMFICTX*, char*) { return SMFIS_CONTINUE; }
 sfsistat continue_envelope(SMFICTX*, char**) { return SMFIS_CONTINUE; }
-sfsistat continue_header(SMFICTX*, char*, char*) { return SMFIS_CONTINUE; }
+sfsistat continue_header(SMFICTX*, char*, char*) { return g_noreply_content ? SMFIS_NOREPLY : SMFIS_CONTINUE; }
 sfsistat continue_plain(SMFICTX*) { return SMFIS_CONTINUE; }
-sfsistat continue_body(SMFICTX*, unsigned char*, size_t) { return SMFIS_CONTINUE; }
+sfsistat continue_body(SMFICTX*, unsigned char*, size_t) { return g_noreply_content ? SMFIS_NOREPLY : SMFIS_CONTINUE; }
 
 sfsistat end_of_message(SMFICTX* ctx) {
     if (g_add_header) (void)smfi_addheader(ctx, const_cast<char*>("X-Null-Milter"), const_cast<char*>("yes"));
@@ -77,8 +86,11 @@ sfsistat negotiate_like_quotamilter(SMFICTX*, unsigned long offered_actions, uns
                                     unsigned long, unsigned long, unsigned long* actions, unsigned long* steps,
                                     unsigned long* reserved2, unsigned long* reserved3) {
     *actions = (g_add_header ? SMFIF_ADDHDRS : 0) & offered_actions;
-    unsigned long unwanted = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOHDRS;
+    unsigned long unwanted = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
+    if (!g_with_content) unwanted |= SMFIP_NOBODY | SMFIP_NOHDRS;
     if (g_skip_data) unwanted |= SMFIP_NODATA;
+    // No-reply flags are only valid when the MTA offers them.
+    if (g_noreply_content) unwanted |= (SMFIP_NR_HDR | SMFIP_NR_BODY) & offered_steps;
     *steps = unwanted & offered_steps;
     *reserved2 = 0;
     *reserved3 = 0;
@@ -88,8 +100,8 @@ sfsistat negotiate_like_quotamilter(SMFICTX*, unsigned long offered_actions, uns
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "qm-null-milter: %s\n"
-                 "usage: qm-null-milter --socket inet:PORT@HOST|unix:/path [--stages all|quotamilter]\n"
-                 "       [--add-header] [--no-data] [--no-nodelay] [--backlog N] [--socket-mode OCTAL]\n",
+                 "usage: qm-null-milter --socket inet:PORT@HOST|unix:/path [--stages all|quotamilter|quotamilter-bytes]\n"
+                 "       [--no-reply-content] [--add-header] [--no-data] [--no-nodelay] [--backlog N] [--socket-mode OCTAL]\n",
                  why);
     std::exit(64);
 }
@@ -111,16 +123,19 @@ int main(int argc, char** argv) {
         else if (arg == "--stages") {
             const std::string stages = value();
             if (stages == "quotamilter") like_quotamilter = true;
-            else if (stages != "all") usage("--stages wants all or quotamilter");
+            else if (stages == "quotamilter-bytes") like_quotamilter = g_with_content = true;
+            else if (stages != "all") usage("--stages wants all, quotamilter or quotamilter-bytes");
         } else if (arg == "--add-header") g_add_header = true;
         else if (arg == "--no-data") g_skip_data = true;
+        else if (arg == "--no-reply-content") g_noreply_content = true;
         else if (arg == "--no-nodelay") g_set_nodelay = false;
         else if (arg == "--backlog") backlog = std::atoi(value().c_str());
         else if (arg == "--socket-mode") socket_mode = static_cast<mode_t>(std::strtol(value().c_str(), nullptr, 8));
         else usage(("unknown option " + arg).c_str());
     }
     if (socket_spec.empty()) usage("--socket is required");
-    if (g_skip_data && !like_quotamilter) usage("--no-data needs --stages quotamilter");
+    if ((g_skip_data || g_noreply_content) && !like_quotamilter)
+        usage("--no-data and --no-reply-content need --stages quotamilter or quotamilter-bytes");
 
     smfiDesc description{};
     description.xxfi_name = const_cast<char*>("qm-null-milter");
@@ -157,7 +172,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::fprintf(stderr, "qm-null-milter: listening on %s (stages %s%s%s%s)\n", socket_spec.c_str(),
-                 like_quotamilter ? "quotamilter" : "all", g_skip_data ? " without DATA" : "",
+                 g_with_content ? "quotamilter-bytes" : like_quotamilter ? "quotamilter" : "all", g_skip_data ? " without DATA" : "",
                  g_add_header ? ", add-header" : "", g_set_nodelay ? "" : ", Nagle on");
     return smfi_main() == MI_SUCCESS ? 0 : 1;
 }

@@ -20,12 +20,12 @@
 #
 # Targets: quotamilter over TCP within 1 ms/message of the unix socket (and
 # the add-header null milter likewise), p99 added latency < 2 ms.
-# Environment: BENCH_ROUNDS (5), BENCH_MESSAGES (200 per configuration and
+# Environment: BENCH_ROUNDS (5), BENCH_MESSAGES (500 per configuration and
 # round), BENCH_TIME_LIMIT (900 s for the whole benchmark).
 set -euo pipefail
 source "$(cd "$(dirname "$0")" && pwd)/lib/bench-common.sh"
 
-messages="${BENCH_MESSAGES:-200}"
+messages="${BENCH_MESSAGES:-500}"
 configs=(none null-unix null-tcp qm-unix qm-tcp nullhdr-unix nullhdr-tcp trap-tcp)
 
 qm_harness_init

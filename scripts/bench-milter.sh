@@ -5,12 +5,20 @@
 # medians of BENCH_ROUNDS rounds and ratios from this one run are printed.
 #
 #   null-all   qm-null-milter, every stage (HELO, 5 headers, EOH, body too)
-#   null-qm    qm-null-milter negotiating quotamilter's stages (connect, MAIL,
-#              RCPT, DATA, EOM): the same round trips as quotamilter, no work
+#   null-qm    qm-null-milter negotiating quotamilter's stages for rules
+#              without a bytes quota (connect, MAIL, RCPT, DATA, EOM): the
+#              same round trips as qm-1quota, no work
+#   null-bytes qm-null-milter negotiating quotamilter's stages for rules with
+#              a bytes quota (also the 5 headers and the body, each answered):
+#              the same round trips as qm, no work
+#   null-bytes-nr  as null-bytes, but headers and body negotiated "no reply"
+#              (SMFIP_NR_HDR/NR_BODY): what quotamilter could save
 #   qm         quotamilter serve, bench/rules/hudedu-bench.json (the reference
 #              rules with limits high enough that nothing is refused: the
-#              internal_outbound policy applies, 4 quotas per message), Redis
+#              internal_outbound policy applies, 4 quotas per message, one of
+#              them bytes), Redis
 #   qm-1quota  quotamilter with bench/rules/sender-rate.json (one quota)
+# Fair pairs: qm vs null-bytes, qm-1quota vs null-qm.
 #
 # Environment: BENCH_ROUNDS (5), BENCH_MESSAGES (3000 per run),
 # BENCH_CONNECTIONS ("1 8 64"), BENCH_SENDERS (uniform:1000), BENCH_SOCKET
@@ -22,7 +30,7 @@ messages="${BENCH_MESSAGES:-3000}"
 connection_counts="${BENCH_CONNECTIONS:-1 8 64}"
 senders="${BENCH_SENDERS:-uniform:1000}"
 socket_kind="${BENCH_SOCKET:-tcp}"
-configs=(null-all null-qm qm qm-1quota)
+configs=(null-all null-qm null-bytes null-bytes-nr qm qm-1quota)
 
 qm_harness_init
 bench_build
@@ -31,6 +39,8 @@ qm_start_redis REDIS
 redis_url="redis://127.0.0.1:$REDIS_PORT/0"
 bench_start_null_milter NULLALL "$socket_kind"
 bench_start_null_milter NULLQM "$socket_kind" --stages quotamilter
+bench_start_null_milter NULLB "$socket_kind" --stages quotamilter-bytes
+bench_start_null_milter NULLBNR "$socket_kind" --stages quotamilter-bytes --no-reply-content
 bench_start_quotamilter QM "$socket_kind" "$BENCH_RULES_DIR/hudedu-bench.json" "$redis_url"
 bench_start_quotamilter QM1 "$socket_kind" "$BENCH_RULES_DIR/sender-rate.json" "$redis_url" --key-prefix "qm1:"
 
@@ -38,6 +48,8 @@ socket_of() {
   case "$1" in
     null-all) echo "$NULLALL_SOCKET" ;;
     null-qm) echo "$NULLQM_SOCKET" ;;
+    null-bytes) echo "$NULLB_SOCKET" ;;
+    null-bytes-nr) echo "$NULLBNR_SOCKET" ;;
     qm) echo "$QM_SOCKET" ;;
     qm-1quota) echo "$QM1_SOCKET" ;;
   esac
@@ -46,6 +58,8 @@ pid_of() {
   case "$1" in
     null-all) echo "$NULLALL_PID" ;;
     null-qm) echo "$NULLQM_PID" ;;
+    null-bytes) echo "$NULLB_PID" ;;
+    null-bytes-nr) echo "$NULLBNR_PID" ;;
     qm) echo "$QM_PID" ;;
     qm-1quota) echo "$QM1_PID" ;;
   esac
@@ -66,7 +80,10 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
   for k in $connection_counts; do
     # Alternate the order round by round so no configuration always runs first.
     order=("${configs[@]}")
-    if ((round % 2 == 0)); then order=(qm-1quota qm null-qm null-all); fi
+    if ((round % 2 == 0)); then
+      order=()
+      for ((i = ${#configs[@]} - 1; i >= 0; i--)); do order+=("${configs[$i]}"); done
+    fi
     for config in "${order[@]}"; do
       pid=$(pid_of "$config")
       redis_cpu_before=$(bench_cpu_ms "$REDIS_PID")
@@ -95,10 +112,10 @@ done
 echo
 echo "medians over the rounds (msg/s; latency of a whole message, MAIL to end-of-message answer, in µs;"
 echo "CPU ms per message of the milter process and of redis-server)"
-printf '%-10s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "rounds"
+printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "rounds"
 for k in $connection_counts; do
   for config in "${configs[@]}"; do
-    printf '%-10s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' "$config" "$k" \
+    printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' "$config" "$k" \
       "$(bench_median_of "$config.k$k" rate)" "$(bench_median_of "$config.k$k" p50)" \
       "$(bench_median_of "$config.k$k" p99)" "$(bench_median_of "$config.k$k" mailp99)" \
       "$(bench_median_of "$config.k$k" eomp99)" "$(bench_median_of "$config.k$k" cpu)" \
@@ -106,19 +123,19 @@ for k in $connection_counts; do
   done
 done
 echo
-echo "ratios of medians (throughput)"
+echo "ratios of medians (throughput); fair pairs: qm/null-bytes and qm-1quota/null-qm"
 for k in $connection_counts; do
-  qm_rate=$(bench_median_of "qm.k$k" rate)
-  qm1_rate=$(bench_median_of "qm-1quota.k$k" rate)
-  nullqm_rate=$(bench_median_of "null-qm.k$k" rate)
-  nullall_rate=$(bench_median_of "null-all.k$k" rate)
-  printf 'k=%-3s qm/null-qm %s  qm/null-all %s  qm-1quota/null-qm %s\n' "$k" \
-    "$(bench_ratio "$qm_rate" "$nullqm_rate")" "$(bench_ratio "$qm_rate" "$nullall_rate")" \
-    "$(bench_ratio "$qm1_rate" "$nullqm_rate")"
+  m() { bench_median_of "$1.k$k" rate; }
+  printf 'k=%-3s qm/null-bytes %s  qm-1quota/null-qm %s  qm/null-all %s  null-bytes-nr/null-bytes %s\n' "$k" \
+    "$(bench_ratio "$(m qm)" "$(m null-bytes)")" "$(bench_ratio "$(m qm-1quota)" "$(m null-qm)")" \
+    "$(bench_ratio "$(m qm)" "$(m null-all)")" "$(bench_ratio "$(m null-bytes-nr)" "$(m null-bytes)")"
 done
 if [[ " $connection_counts " == *" 8 "* ]]; then
-  target=$(bench_ratio "$(bench_median_of qm.k8 rate)" "$(bench_median_of null-qm.k8 rate)")
-  verdict=$(awk -v r="$target" 'BEGIN {print (r >= 0.8) ? "met" : "MISSED"}')
-  echo "target: quotamilter >= 0.8x the null milter at 8 connections: $target ($verdict)"
+  for pair in "qm null-bytes" "qm-1quota null-qm"; do
+    set -- $pair
+    target=$(bench_ratio "$(bench_median_of "$1.k8" rate)" "$(bench_median_of "$2.k8" rate)")
+    verdict=$(awk -v r="$target" 'BEGIN {print (r >= 0.8) ? "met" : "MISSED"}')
+    echo "target: $1 >= 0.8x $2 at 8 connections: $target ($verdict)"
+  done
 fi
 [ "$failures" -eq 0 ] || { echo "$failures run(s) failed" >&2; exit 1; }
