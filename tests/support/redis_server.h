@@ -10,7 +10,9 @@
 //   redis.stop(); redis.start();                     // an outage, same port
 //
 // Link with the CMake target qm_test_support. Throws std::runtime_error when
-// redis-server cannot be started.
+// redis-server cannot be started. Create it on a thread that outlives it (the
+// main thread, or a static): the server gets SIGKILL when the thread that
+// started it exits (PR_SET_PDEATHSIG is per thread).
 #pragma once
 
 #include <sys/types.h>
