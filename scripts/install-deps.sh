@@ -9,7 +9,7 @@ packages=(
   libmilter-dev libhiredis-dev nlohmann-json3-dev libfmt-dev doctest-dev
   libre2-dev prometheus-cpp-dev
   # tests, demo, benchmarks
-  redis-server redis-tools postfix swaks python3 procps iproute2
+  redis-server redis-tools postfix swaks python3 python3-jsonschema procps iproute2
 )
 
 missing=()
