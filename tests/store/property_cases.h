@@ -19,7 +19,7 @@ inline std::string describe(const PropertyReport& r) {
     return "messages " + std::to_string(r.messages) + ", admitted " + std::to_string(r.admitted) +
            ", refused " + std::to_string(r.refused) + ", refunded " + std::to_string(r.refunded) +
            ", over limit " + std::to_string(r.over_limit) + ", unjustified " +
-           std::to_string(r.unjustified) + ", bad count " + std::to_string(r.bad_count) +
+           std::to_string(r.unjustified) + ", bad count " + std::to_string(r.bad_count) + ", bad retry " + std::to_string(r.bad_retry) +
            ", store errors " + std::to_string(r.store_errors) + "; first: " + r.first_problem;
 }
 
@@ -61,6 +61,7 @@ inline void property_catches_one_bucket_too_few(const OpenStoreWithOptions& open
                                                 property_time_limit);
         MESSAGE("one bucket too few, windows " << describe(windows) << ": " << describe(report));
         CHECK(report.over_limit > 0);
+        CHECK(report.bad_retry > 0);    // it promises retries too early, too
         CHECK(report.store_errors == 0);
         caught += report.over_limit > 0;
     }
@@ -83,6 +84,7 @@ inline void property_catches_one_bucket_too_many(const OpenStoreWithOptions& ope
                                                 property_time_limit);
         MESSAGE("one bucket too many, windows " << describe(windows) << ": " << describe(report));
         CHECK(report.over_limit == 0);  // stricter, never looser
+        CHECK(report.bad_retry > 0);    // and its retry_after comes late
         CHECK(report.store_errors == 0);
         caught += report.unjustified > 0;
     }

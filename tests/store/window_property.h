@@ -8,7 +8,11 @@
 //   (b) never refused without cause: a refused message has a quota whose units
 //       admitted in (t - W - W/60, t] plus its cost exceed the limit;
 //   (c) the reported count lies between the exact count, (t - W, t], and the
-//       stretched one, (t - W - W/60, t].
+//       stretched one, (t - W - W/60, t];
+//   (d) retry_after is neither early nor late: with no new traffic, at
+//       t + retry_after every quota's exact count plus its cost fits, and one
+//       ms before, some quota's stretched count plus its cost does not; no
+//       retry_after only when a cost exceeds its limit.
 //
 // The workload mixes bursts (same ms), steady arrivals, arrivals hugging
 // bucket edges (the last ms of a bucket, its first ms), long gaps (W, W + g,
@@ -36,9 +40,10 @@ struct PropertyReport {
     std::size_t over_limit = 0;      // (a) violations
     std::size_t unjustified = 0;     // (b) violations
     std::size_t bad_count = 0;       // (c) violations
+    std::size_t bad_retry = 0;       // (d) violations
     std::size_t store_errors = 0;
     std::string first_problem;
-    bool clean() const { return over_limit + unjustified + bad_count + store_errors == 0; }
+    bool clean() const { return over_limit + unjustified + bad_count + bad_retry + store_errors == 0; }
 };
 
 class WindowProperty {
@@ -190,6 +195,7 @@ private:
                 problem(report_.bad_count, "reported count " + std::to_string(d.count) + " outside [" +
                                                std::to_string(units_in(log, t - w, t)) + ", " +
                                                std::to_string(units_stretched(log, t, w)) + "]");
+            check_retry_after(requests, d);
             return;
         }
         ++report_.admitted;
@@ -210,6 +216,27 @@ private:
             ++report_.refunded;
             for (const auto& r : requests) logs_[key(r)].pop_back();
         }
+    }
+
+    void check_retry_after(const std::vector<store::CounterRequest>& requests, const store::Decision& d) {
+        bool never_fits = false;
+        for (const auto& r : requests) never_fits = never_fits || r.cost > r.limit;
+        if (!d.retry_after) {
+            if (!never_fits) problem(report_.bad_retry, "no retry_after, yet every cost <= its limit");
+            return;
+        }
+        if (never_fits) problem(report_.bad_retry, "a retry_after for a cost above its limit");
+        const std::int64_t at = clock_.now() + d.retry_after->count();
+        if (d.retry_after->count() <= 0) problem(report_.bad_retry, "retry_after not in the future");
+        bool fits_at = true, still_refused_before = false;
+        for (const auto& r : requests) {
+            const auto w = store::window_math::window_ms(r.counter.window_seconds);
+            const Log& log = logs_[key(r)];
+            if (units_in(log, at - w, at) + r.cost > r.limit) fits_at = false;
+            if (units_stretched(log, at - 1, w) + r.cost > r.limit) still_refused_before = true;
+        }
+        if (!fits_at) problem(report_.bad_retry, "retry_after too early");
+        if (!still_refused_before) problem(report_.bad_retry, "retry_after later than any cause");
     }
 
     static std::string key(const store::CounterRequest& r) {
