@@ -89,12 +89,12 @@ awk -v slack=1.10 -v ceiling=64 '
 
 delivered=$(grep -c 'status=sent' "$PF_LOG" || true)
 refused=$(grep -c 'milter-reject' "$PF_LOG" || true)
-deferred=$(grep -Ec 'NOQUEUE: (milter-reject|reject): [^ ]+ from [^:]+: 4' "$PF_LOG" || true)
+deferred=$(grep -Ec 'milter-reject: [A-Z-]+ from [^:]+: 4' "$PF_LOG" || true)
 echo "in ${duration} s: delivered $delivered, milter-reject $refused (4xx among them: $deferred), $((delivered / duration)) delivered/s"
 echo "quotamilter errors/warnings logged: $(grep -Eci '(error|warning):' "$QM_LOG" || true)"
 grep -Ei '(error|warning):' "$QM_LOG" | head -n 5 | sed 's/^/  /' || true
 if [ "$deferred" -gt 0 ]; then
   echo "first 4xx refusals in Postfix's log:"
-  grep -E 'NOQUEUE: (milter-reject|reject): [^ ]+ from [^:]+: 4' "$PF_LOG" | head -n 3 | sed 's/^/  /' || true
+  grep -E 'milter-reject: [A-Z-]+ from [^:]+: 4' "$PF_LOG" | head -n 3 | sed 's/^/  /' || true
 fi
 exit "$verdict"
