@@ -5,6 +5,9 @@
 #   perf record (quotamilter and redis-server, flat profiles by symbol),
 # and prints: throughput, CPU ms per message of each process, Redis commands
 # per message with their µs per call (INFO commandstats), and the top symbols.
+# With BENCH_PROFILE_E2E=1 it profiles instead the whole machine (perf -a)
+# while smtp-source sends through Postfix to quotamilter (as in benchmark
+# (b)), and prints the CPU split by process name: what limits end to end.
 # Not a benchmark with rounds: a diagnosis tool (docs/BENCHMARKS.md, "Profiles").
 set -euo pipefail
 source "$(cd "$(dirname "$0")" && pwd)/lib/bench-common.sh"
@@ -20,6 +23,33 @@ bench_build
 qm_start_redis REDIS
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 bench_start_quotamilter QM tcp "$rules" "redis://127.0.0.1:$REDIS_PORT/0"
+
+if [ "${BENCH_PROFILE_E2E:-0}" = 1 ]; then
+  qm_start_sink SINK
+  e2e_messages="${BENCH_E2E_MESSAGES:-4000}"
+  bench_machine
+  for milter in "" "$QM_POSTFIX"; do
+    name=PF_NONE
+    [ -n "$milter" ] && name=PF_QM
+    bench_start_postfix "$name" "$milter"
+    port_var="${name}_PORT"
+    smtp-source -s 20 -m 500 -l 1024 -f bench@hudedu.net -t r0@example.com "127.0.0.1:${!port_var}"  # warm-up
+    bench_wait_queue_empty "$name" 60
+    perf record -a -F 499 -o "$QM_TMP/$name.perf" >/dev/null 2>&1 &
+    perf_pid=$!
+    start=$(date +%s%N)
+    timeout 300 smtp-source -s 20 -m "$e2e_messages" -l 1024 -f bench@hudedu.net -t r0@example.com "127.0.0.1:${!port_var}"
+    end=$(date +%s%N)
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    echo
+    echo "end to end, smtpd_milters='${milter}': $(awk -v n="$e2e_messages" -v ns=$((end - start)) 'BEGIN {printf "%.1f", n / (ns / 1e9)}') msg/s;"
+    echo "whole-machine CPU samples by process (perf -a; other engineers' work shows up as cc1plus, make, ...):"
+    perf report -i "$QM_TMP/$name.perf" --stdio --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' |
+      sed 's/ *$//; s/  */ /g' | head -n 15
+    bench_wait_queue_empty "$name" 60
+  done
+  exit 0
+fi
 "$BENCH_TOOLS/qm-milter-load" --socket "$QM_SOCKET" --connections 8 --messages 500 --senders "$senders" >/dev/null
 rcli config resetstat >/dev/null
 
