@@ -18,6 +18,8 @@
 #              internal_outbound policy applies, 4 quotas per message, one of
 #              them bytes), Redis
 #   qm-1quota  quotamilter with bench/rules/sender-rate.json (one quota)
+#   qm-mem     as qm-1quota but with the in-process store (--redis memory:):
+#              quotamilter's own cost without Redis round trips
 # Fair pairs: qm vs null-bytes, qm-1quota vs null-qm.
 #
 # Environment: BENCH_ROUNDS (5), BENCH_MESSAGES (3000 per run),
@@ -30,7 +32,7 @@ messages="${BENCH_MESSAGES:-3000}"
 connection_counts="${BENCH_CONNECTIONS:-1 8 64}"
 senders="${BENCH_SENDERS:-uniform:1000}"
 socket_kind="${BENCH_SOCKET:-tcp}"
-configs=(null-all null-qm null-bytes null-bytes-nr qm qm-1quota)
+configs=(null-all null-qm null-bytes null-bytes-nr qm qm-1quota qm-mem)
 
 qm_harness_init
 bench_build
@@ -43,6 +45,7 @@ bench_start_null_milter NULLB "$socket_kind" --stages quotamilter-bytes
 bench_start_null_milter NULLBNR "$socket_kind" --stages quotamilter-bytes --no-reply-content
 bench_start_quotamilter QM "$socket_kind" "$BENCH_RULES_DIR/hudedu-bench.json" "$redis_url"
 bench_start_quotamilter QM1 "$socket_kind" "$BENCH_RULES_DIR/sender-rate.json" "$redis_url" --key-prefix "qm1:"
+bench_start_quotamilter QMMEM "$socket_kind" "$BENCH_RULES_DIR/sender-rate.json" "memory:"
 
 socket_of() {
   case "$1" in
@@ -52,6 +55,7 @@ socket_of() {
     null-bytes-nr) echo "$NULLBNR_SOCKET" ;;
     qm) echo "$QM_SOCKET" ;;
     qm-1quota) echo "$QM1_SOCKET" ;;
+    qm-mem) echo "$QMMEM_SOCKET" ;;
   esac
 }
 pid_of() {
@@ -62,6 +66,7 @@ pid_of() {
     null-bytes-nr) echo "$NULLBNR_PID" ;;
     qm) echo "$QM_PID" ;;
     qm-1quota) echo "$QM1_PID" ;;
+    qm-mem) echo "$QMMEM_PID" ;;
   esac
 }
 
@@ -126,8 +131,9 @@ echo
 echo "ratios of medians (throughput); fair pairs: qm/null-bytes and qm-1quota/null-qm"
 for k in $connection_counts; do
   m() { bench_median_of "$1.k$k" rate; }
-  printf 'k=%-3s qm/null-bytes %s  qm-1quota/null-qm %s  qm/null-all %s  null-bytes-nr/null-bytes %s\n' "$k" \
+  printf 'k=%-3s qm/null-bytes %s  qm-1quota/null-qm %s  qm-mem/null-qm %s  qm/null-all %s  null-bytes-nr/null-bytes %s\n' "$k" \
     "$(bench_ratio "$(m qm)" "$(m null-bytes)")" "$(bench_ratio "$(m qm-1quota)" "$(m null-qm)")" \
+    "$(bench_ratio "$(m qm-mem)" "$(m null-qm)")" \
     "$(bench_ratio "$(m qm)" "$(m null-all)")" "$(bench_ratio "$(m null-bytes-nr)" "$(m null-bytes)")"
 done
 if [[ " $connection_counts " == *" 8 "* ]]; then
