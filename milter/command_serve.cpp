@@ -71,14 +71,18 @@ sigset_t serve_signals() {
     return set;
 }
 
-// Waits for signals on its own thread: SIGUSR1 reloads, SIGTERM/SIGINT/SIGHUP
-// stop the milter. libmilter's own signal thread waits on HUP/TERM/INT as
-// well; whichever thread gets one, the milter stops.
+// Waits for signals on its own thread: SIGUSR1 reloads; SIGTERM/SIGINT/SIGHUP
+// drain (open sessions are served until they end, new ones too, for at most
+// `drain`) and then stop the milter. libmilter's own signal thread waits on
+// HUP/TERM/INT as well; when it gets the signal first, libmilter stops at
+// once and the open sessions are closed right away (see run_serve).
 class SignalThread {
 public:
     SignalThread(milter::RulesHolder& holder, std::string rules_path, milter::Logger& logger,
-                 milter::Metrics& metrics)
-        : thread_([this, &holder, rules_path = std::move(rules_path), &logger, &metrics] {
+                 milter::Metrics& metrics, const std::atomic<long>& open_sessions, std::chrono::milliseconds drain)
+        : open_sessions_(open_sessions),
+          drain_(drain),
+          thread_([this, &holder, rules_path = std::move(rules_path), &logger, &metrics] {
               run(holder, rules_path, logger, metrics);
           }) {}
     ~SignalThread() {
@@ -87,6 +91,15 @@ public:
     }
 
 private:
+    void drain_then_stop(milter::Logger& logger) {
+        logger.info(fmt::format("draining: serving {} open sessions for at most {} ms", open_sessions_.load(),
+                                drain_.count()));
+        const auto deadline = std::chrono::steady_clock::now() + drain_;
+        while (open_sessions_.load() > 0 && std::chrono::steady_clock::now() < deadline && !stop_.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        milter::stop_milter_loop();
+    }
+
     void run(milter::RulesHolder& holder, const std::string& rules_path, milter::Logger& logger,
              milter::Metrics& metrics) {
         const sigset_t set = serve_signals();
@@ -100,7 +113,7 @@ private:
                     milter::reload_rules(holder, rules_path, logger, &metrics);
                 } else {
                     logger.info(fmt::format("{}: stopping", signal == SIGINT ? "SIGINT" : signal == SIGHUP ? "SIGHUP" : "SIGTERM"));
-                    milter::stop_milter_loop();
+                    drain_then_stop(logger);
                 }
             } catch (const std::exception& e) {
                 logger.error(fmt::format("signal handling: {}", e.what()));
@@ -108,8 +121,10 @@ private:
         }
     }
 
+    const std::atomic<long>& open_sessions_;
+    const std::chrono::milliseconds drain_;
     std::atomic<bool> stop_{false};
-    std::thread thread_;
+    std::thread thread_;  // last: starts once the members above exist
 };
 
 }  // namespace
@@ -203,20 +218,24 @@ int run_serve(const Args& args) {
 
     int status = 0;
     {
-        SignalThread signal_thread(holder, config.rules, *logger, *metrics);
+        SignalThread signal_thread(holder, config.rules, *logger, *metrics, environment.open_sessions,
+                                   config.shutdown_timeout);
         status = milter::run_milter_loop();
     }
 
-    // smfi_main does not wait for connection threads: give sessions in
-    // flight time to finish before the store and rules go away.
-    const auto deadline = std::chrono::steady_clock::now() + config.shutdown_timeout;
-    while (environment.open_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Once smfi_main has returned libmilter serves no open connection any
+    // more: waiting for them would only stall their SMTP clients. Wait just
+    // for callbacks still running (bounded by the store timeout), then leave;
+    // Postfix applies its milter_default_action to the sessions left open.
+    const auto deadline = std::chrono::steady_clock::now() + 4 * config.store_timeout + std::chrono::seconds(1);
+    while (milter::callbacks_in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const long left = environment.open_sessions.load();
-    if (left > 0) {
-        logger->warning(fmt::format("stopped with {} sessions still open", left));
+    if (left > 0 || milter::callbacks_in_flight() > 0) {
+        logger->warning(fmt::format("stopped; closing {} open milter connections (Postfix applies its "
+                                    "milter_default_action to them)", left));
         std::fflush(nullptr);
-        std::_Exit(status);  // never free what a live callback may still use
+        std::_Exit(status);  // never free what libmilter's threads may still reach
     }
     logger->info("stopped");
     return status;

@@ -10,14 +10,19 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdexcept>
+#include <thread>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <vector>
 
 // TCP_NODELAY on every connection libmilter accepts: linked with
@@ -56,6 +61,52 @@ struct OwnedSocket {
     ino_t inode = 0;
 };
 std::optional<OwnedSocket> g_owned_socket;
+
+std::atomic<long> g_callbacks_in_flight{0};
+
+// Where we listen, to wake libmilter's listener at stop (below).
+std::optional<SocketSpec> g_listen_spec;
+
+// libmilter's listener polls its socket for up to 5 s (MI_CHK_TIME) while
+// holding the lock smfi_stop needs to close that socket, and checks the stop
+// flag only between polls: a connection to ourselves ends the poll at once.
+// Best effort, non-blocking.
+void wake_listener() {
+    if (!g_listen_spec) return;
+    const SocketSpec& spec = *g_listen_spec;
+    if (spec.kind == SocketSpec::Kind::unix_path) {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return;
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::memcpy(address.sun_path, spec.path.c_str(), std::min(spec.path.size(), sizeof address.sun_path - 1));
+        (void)::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+        ::close(fd);
+        return;
+    }
+    const bool v6 = spec.kind == SocketSpec::Kind::inet6;
+    std::string host = spec.host;
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "INADDR_ANY") host = v6 ? "::1" : "127.0.0.1";
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    addrinfo hints{};
+    hints.ai_family = v6 ? AF_INET6 : AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), spec.port.c_str(), &hints, &found) != 0 || !found) return;
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, &::freeaddrinfo);
+    int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    (void)::connect(fd, found->ai_addr, found->ai_addrlen);
+    ::close(fd);
+}
+
+// Counts a callback for as long as it runs.
+struct InCallback {
+    InCallback() { g_callbacks_in_flight.fetch_add(1, std::memory_order_acq_rel); }
+    ~InCallback() { g_callbacks_in_flight.fetch_sub(1, std::memory_order_acq_rel); }
+    InCallback(const InCallback&) = delete;
+    InCallback& operator=(const InCallback&) = delete;
+};
 
 // ---- thin wrappers around every smfi_* call -------------------------------
 
@@ -124,6 +175,7 @@ sfsistat deliver(SMFICTX* ctx, const FilterAnswer& answer, Where where) {
 // failure (on_store_error).
 template <class Body>
 sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body) noexcept {
+    InCallback counted;
     try {
         return body();
     } catch (const std::exception& e) {
@@ -152,6 +204,7 @@ sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body) noex
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long offered_steps, unsigned long,
                       unsigned long, unsigned long* actions, unsigned long* steps, unsigned long* reserved2,
                       unsigned long* reserved3) {
+    InCallback counted;
     try {
         auto rule_set = g_environment->rules.current();
         const Negotiation wanted = negotiate(offered_actions, offered_steps, rule_set && rule_set->needs_body(),
@@ -259,6 +312,7 @@ sfsistat on_abort(SMFICTX* ctx) {
 }
 
 sfsistat on_close(SMFICTX* ctx) {
+    InCallback counted;
     try {
         detach_session(ctx);
     } catch (...) {
@@ -293,6 +347,7 @@ smfiDesc make_description() {
 void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& options) {
     g_environment = &environment;
     const SocketSpec spec = parse_socket_spec(options.socket);  // std::invalid_argument is a runtime message too
+    g_listen_spec = spec;
 
     static smfiDesc description = make_description();  // libmilter keeps the pointer
     if (smfi_register(description) == MI_FAILURE) throw std::runtime_error("smfi_register failed");
@@ -350,6 +405,21 @@ int run_milter_loop() {
     return status;
 }
 
-void stop_milter_loop() { (void)smfi_stop(); }
+void stop_milter_loop() {
+    // smfi_stop sets the stop flag, then waits for the listener's lock:
+    // poke the listener until it has let go (bounded: 6 s, past one poll).
+    std::atomic<bool> stopped{false};
+    std::thread stopper([&stopped] {
+        (void)smfi_stop();
+        stopped.store(true);
+    });
+    for (int attempt = 0; attempt < 120 && !stopped.load(); ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(attempt == 0 ? 5 : 50));
+        if (!stopped.load()) wake_listener();
+    }
+    stopper.join();
+}
+
+long callbacks_in_flight() { return g_callbacks_in_flight.load(std::memory_order_acquire); }
 
 }  // namespace quotamilter::milter

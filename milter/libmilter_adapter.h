@@ -33,4 +33,8 @@ int run_milter_loop();
 // Asks the main loop to stop (from any thread).
 void stop_milter_loop();
 
+// libmilter callbacks running right now (for an orderly exit: never free
+// what a running callback uses).
+long callbacks_in_flight();
+
 }  // namespace quotamilter::milter

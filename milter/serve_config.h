@@ -40,7 +40,7 @@ struct ServeConfig {
     NonSmtpDetection non_smtp = NonSmtpDetection::automatic;  // "auto" | "always" | "never"
     int listen_backlog = 0;                // 0: libmilter's default
     std::chrono::seconds milter_timeout{7210};        // smfi_settimeout: MTA I/O timeout
-    std::chrono::milliseconds shutdown_timeout{10000};  // wait for sessions in flight on SIGTERM
+    std::chrono::milliseconds shutdown_timeout{5000};  // SIGTERM: keep serving open sessions this long
     std::string metrics;                   // Prometheus endpoint "HOST:PORT"; empty: none
 };
 

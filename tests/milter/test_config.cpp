@@ -47,6 +47,8 @@ TEST_CASE("defaults") {
     CHECK_FALSE(config.group.has_value());
     CHECK(config.non_smtp == NonSmtpDetection::automatic);
     CHECK(config.metrics.empty());
+    CHECK(config.shutdown_timeout == std::chrono::milliseconds(5000));
+    CHECK(config.store_pool_size == 8);
 }
 
 TEST_CASE("every documented key is read") {
