@@ -98,6 +98,10 @@ key='qm:{user1@hudedu.net}:user1_ratelimit:sender:messages:1800s'
 say "\$ redis-cli -p $REDIS_PORT --eval store/lua/count.lua '$key' , 1800"
 say "   (the documented read of one counter, docs/STORE.md: messages admitted in the trailing window)"
 redis-cli -p "$REDIS_PORT" --eval store/lua/count.lua "$key" , 1800 | sed 's/^/      /'
+say "\$ quotamilter status --redis redis://127.0.0.1:$REDIS_PORT/0 --rules $rules user1@hudedu.net"
+# (status exits 1 when a quota is full: the answer to "may user1 send?" is no)
+{ "$QUOTAMILTER" status --redis "redis://127.0.0.1:$REDIS_PORT/0" --rules "$rules" user1@hudedu.net || true; } |
+  sed 's/^/      /'
 say "(user2 is exempt: no counter at all)"
 
 bold "7. Postfix's log: the milter-reject lines"
