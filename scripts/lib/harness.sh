@@ -14,7 +14,9 @@
 #        qm_start_postfix        PF "inet:127.0.0.1:$QM_PORT" "$SINK_PORT"
 #                                           # sets PF_PORT, PF_DIR, PF_LOG
 # Each start function takes a NAME and exports NAME_* variables, so a second
-# instance is just another name (QM2, PF2, ...).
+# instance is just another name (QM2, PF2, ...). Also: qm_start_quotamilter_unix,
+# qm_start_fake_milter, qm_restart_redis, qm_restart_quotamilter,
+# qm_postfix_set, qm_wait_listening, qm_wait_for_line, qm_wait_for_count.
 # Needs root (Postfix), postfix, smtp-sink, redis-server, redis-cli, ss, python3.
 
 QM_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
