@@ -3,6 +3,7 @@
 #include "milter/cli_args.h"
 #include "milter/commands.h"
 #include "rules/explain.h"
+#include "rules/header_text.h"
 #include "rules/ip.h"
 #include "rules/load.h"
 #include "store/quota_store.h"
@@ -15,18 +16,20 @@ namespace quotamilter::cli {
 namespace {
 constexpr const char* kExplainHelp =
     "usage: quotamilter explain --rules FILE --sender ADDR [--rcpt ADDR]... [--client IP] [--sasl USER]\n"
-    "                           [--size BYTES] [--key-prefix PREFIX]\n"
+    "                           [--size BYTES] [--key-prefix PREFIX] [--header 'Name: value']...\n"
     "\n"
     "Shows, for a message described by the options, every policy in evaluation\n"
     "order (matched or not, and why), the quotas that apply with their tracked\n"
     "keys and counters, and where an exempt policy stopped evaluation.\n"
     "Touches no store; prints each counter's store key (key prefix \"qm:\" unless\n"
     "--key-prefix says otherwise). Use --sender '<>' for the null sender.\n"
+    "--header gives the message's headers (repeat it, in message order) for\n"
+    "content rules; values are decoded like the milter does (RFC 2047).\n"
     "Exit status: 0 explained, 1 the rule file is invalid, 2 usage error.\n";
 }  // namespace
 
 int run_explain(const Args& args) {
-    const ParsedArgs parsed(args, {"rules", "sender", "rcpt", "client", "sasl", "size", "key-prefix"}, {"help"});
+    const ParsedArgs parsed(args, {"rules", "sender", "rcpt", "client", "sasl", "size", "key-prefix", "header"}, {"help"});
     if (parsed.has("help")) {
         std::fputs(kExplainHelp, stdout);
         return 0;
@@ -61,6 +64,15 @@ int run_explain(const Args& args) {
             throw UsageError("--size '" + *size + "' is not a number of bytes");
         }
         input.facts.size = bytes;
+    }
+
+    for (const std::string& header : parsed.values("header")) {
+        const std::size_t colon = header.find(':');
+        const std::string name = header.substr(0, colon);
+        if (colon == std::string::npos || !rules::is_valid_header_name(name))
+            throw UsageError("--header '" + header + "' is not 'Name: value'");
+        input.facts.headers.push_back({rules::lower_ascii(name), rules::decode_header_value(header.substr(colon + 1))});
+        input.facts.headers_known = true;
     }
 
     // The Redis key of each counter, so that `redis-cli GET`/`--scan` can follow up.

@@ -3,6 +3,7 @@
 // lists compiled at load time (rules/match.h).
 #include "rules/evaluate.h"
 
+#include "rules/header_text.h"
 #include "rules/ip.h"
 #include "rules/match.h"
 
@@ -33,6 +34,29 @@ void append_reason(std::string& reasons, const std::string& reason) {
     if (reason.empty()) return;
     if (!reasons.empty()) reasons += "; ";
     reasons += reason;
+}
+
+// Header conditions, after the envelope ones held: undecided while the
+// headers are not known yet.
+enum class HeaderOutcome { hold, fail, undecided };
+
+HeaderOutcome header_conditions_hold(const PolicyMatch& match, const MessageFacts& facts, bool explain,
+                                     std::string& reasons) {
+    if (match.headers.empty()) return HeaderOutcome::hold;
+    if (!facts.headers_known) {
+        if (explain) append_reason(reasons, "header conditions: decided at end of headers (no headers known yet)");
+        return HeaderOutcome::undecided;
+    }
+    for (const HeaderCondition& condition : match.headers) {
+        HeaderConditionResult result = evaluate_header_condition(condition, facts.headers, explain);
+        if (explain) append_reason(reasons, result.reason);
+        if (!result.holds) return HeaderOutcome::fail;
+    }
+    return HeaderOutcome::hold;
+}
+
+std::string undecided_reason(const Policy& undecided) {
+    return "not evaluated: exempt policy " + undecided.name + " depends on headers (decided at end of headers)";
 }
 
 // The conditions that do not depend on recipients. Returns false (and the
@@ -109,8 +133,17 @@ void add_quota(MessagePlan& plan, const Policy& policy, const Quota& quota, cons
             for (auto& [value, count] : values) add(std::move(value), count);
             return;
         }
-        case Track::header:
-            return;  // header values are not known here yet (content rules, a later issue)
+        case Track::header: {
+            // The first header of that name counts (absent, or not known yet: the quota does not apply).
+            if (!facts.headers_known) return;
+            for (const HeaderField& header : facts.headers) {
+                if (header.name != quota.header_name) continue;
+                std::string value = header_tracked_value(header.value);
+                if (!value.empty()) add(std::move(value), recipients.size());
+                return;
+            }
+            return;
+        }
     }
 }
 
@@ -119,6 +152,14 @@ std::string not_evaluated_reason(const Policy& stopper) {
 }
 
 }  // namespace
+
+const Policy* deciding_verdict(const MessagePlan& plan) {
+    for (const MatchedVerdict& matched : plan.verdicts) {
+        const Policy& policy = *matched.policy;
+        if (policy.mode == Mode::enforce && policy.verdict && *policy.verdict != Verdict::tag) return &policy;
+    }
+    return nullptr;
+}
 
 MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts) {
     return plan_message(rules, facts, PlanOptions{});
@@ -141,8 +182,9 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts, PlanOp
 
     for (const Policy& policy : rules.policies) {
         PolicyTrace trace{&policy, false, {}};
-        if (plan.stopped_by) {
-            if (explain) trace.reason = not_evaluated_reason(*plan.stopped_by);
+        if (plan.stopped_by || plan.undecided_from) {
+            if (explain)
+                trace.reason = plan.stopped_by ? not_evaluated_reason(*plan.stopped_by) : undecided_reason(*plan.undecided_from);
             plan.trace.push_back(std::move(trace));
             continue;
         }
@@ -150,6 +192,14 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts, PlanOp
         if (!message_conditions_hold(match, facts, session, explain, trace.reason)) {
             plan.trace.push_back(std::move(trace));
             continue;
+        }
+        if (!match.headers.empty()) {
+            const HeaderOutcome headers = header_conditions_hold(match, facts, explain, trace.reason);
+            if (headers != HeaderOutcome::hold) {
+                if (headers == HeaderOutcome::undecided && policy.exempt) plan.undecided_from = &policy;
+                plan.trace.push_back(std::move(trace));
+                continue;
+            }
         }
 
         applies_to.clear();
@@ -197,6 +247,8 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts, PlanOp
             }
             // Without a recipient list the exemption covers the whole message.
             if (!match.recipient.present || remaining == 0) plan.stopped_by = &policy;
+        } else if (policy.verdict) {
+            plan.verdicts.push_back(MatchedVerdict{&policy});
         } else {
             for (const Quota& quota : policy.quotas) add_quota(plan, policy, quota, facts, session, applies_to);
         }
@@ -226,10 +278,23 @@ MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts, PlanOp
             plan.trace.push_back(std::move(trace));
             continue;
         }
+        if (plan.undecided_from) {
+            if (explain) trace.reason = undecided_reason(*plan.undecided_from);
+            plan.trace.push_back(std::move(trace));
+            continue;
+        }
         const PolicyMatch& match = *policy.match;
         if (!message_conditions_hold(match, facts, session, explain, trace.reason)) {
             plan.trace.push_back(std::move(trace));
             continue;
+        }
+        if (!match.headers.empty()) {
+            const HeaderOutcome headers = header_conditions_hold(match, facts, explain, trace.reason);
+            if (headers != HeaderOutcome::hold) {
+                if (headers == HeaderOutcome::undecided && policy.exempt) plan.undecided_from = &policy;
+                plan.trace.push_back(std::move(trace));
+                continue;
+            }
         }
         if (match.recipient.present) {
             if (explain) append_reason(trace.reason, "depends on recipients " + match.recipient.text + ": decided at RCPT TO");
@@ -241,6 +306,8 @@ MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts, PlanOp
         trace.matched = true;
         if (policy.exempt) {
             plan.stopped_by = &policy;
+        } else if (policy.verdict) {
+            plan.verdicts.push_back(MatchedVerdict{&policy});
         } else {
             for (const Quota& quota : policy.quotas) {
                 // Only what is known before any RCPT: no recipient counts, no recipient keys.

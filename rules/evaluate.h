@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rules/address.h"
+#include "rules/header_match.h"
 #include "rules/rule_set.h"
 
 #include <cstdint>
@@ -19,6 +20,11 @@ struct MessageFacts {
     std::optional<std::string> client_ip;   // textual IPv4/IPv6; unset when unknown
     std::vector<Address> recipients;        // accepted so far (plus, at RCPT, the candidate)
     std::uint64_t size = 0;                 // bytes: SIZE= at MAIL FROM, the real size at end of message
+    // Headers are known from end of headers on. Before that, policies with
+    // header conditions are "not matched (decided at end of headers)", an
+    // exempt one among them ends the evaluation, header tracks are absent.
+    bool headers_known = false;
+    std::vector<HeaderField> headers;       // in message order; only the names the rules use need be here
 };
 
 // One quota that applies, with the value it is tracked by and what this
@@ -37,10 +43,19 @@ struct PolicyTrace {
     std::string reason;          // e.g. "sender matched %internal_domains", "no recipient matched"
 };
 
+// A content rule (a policy with a `verdict`) that matched.
+struct MatchedVerdict {
+    const Policy* policy = nullptr;
+};
+
 struct MessagePlan {
     std::vector<ApplicableQuota> quotas;   // in policy order
+    std::vector<MatchedVerdict> verdicts;  // content rules that matched, in policy order (monitor ones too)
     std::vector<PolicyTrace> trace;        // every policy, in evaluation order
     const Policy* stopped_by = nullptr;    // the exempt policy that ended evaluation for every recipient, if any
+    // Headers unknown and an exempt policy with header conditions came first:
+    // nothing after it is known yet (evaluation ended there, not at stopped_by).
+    const Policy* undecided_from = nullptr;
 };
 
 // The quotas that apply to the message as described by `facts`. A policy with
@@ -54,6 +69,11 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts);
 // `messages` and `bytes` quotas of policies without recipient conditions, not
 // preceded by an exempt policy that depends on recipients.
 MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts);
+
+// The content rule that decides the message, if any: the first matched
+// enforce-mode verdict other than tag (reject, tempfail, quarantine,
+// discard). Tag verdicts add their headers when the message is accepted.
+const Policy* deciding_verdict(const MessagePlan& plan);
 
 // Options of the overloads below. Without reasons, PolicyTrace::reason stays
 // empty and nothing else changes (same quotas, matched flags, stopped_by);

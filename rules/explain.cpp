@@ -27,7 +27,9 @@ std::string why_absent(const Quota& quota, const MessageFacts& facts) {
         case Track::recipient:
         case Track::recipient_domain:
             return facts.recipients.empty() ? "no recipients given (--rcpt)" : "no matched recipient has a value";
-        case Track::header: return "header values are not known to explain";
+        case Track::header:
+            return facts.headers_known ? "the message has no header " + quota.header_name + " (or it is empty)"
+                                       : "headers not given (add --header 'Name: value')";
         default: return "no value";
     }
 }
@@ -37,6 +39,29 @@ std::string reply_summary(const Quota& quota) {
     const bool temp = quota.verdict == Verdict::tempfail;
     return fmt::format("{} ({} {})", to_string(quota.verdict), quota.reply.code.value_or(temp ? "451" : "550"),
                        quota.reply.xcode.value_or(temp ? "4.7.1" : "5.7.1"));
+}
+
+std::string verdict_summary(const Policy& policy) {
+    const Verdict verdict = *policy.verdict;
+    std::string text;
+    switch (verdict) {
+        case Verdict::reject:
+        case Verdict::tempfail: {
+            const bool temp = verdict == Verdict::tempfail;
+            text = fmt::format("{} ({} {}): refused at end of headers", to_string(verdict),
+                               policy.reply.code.value_or(temp ? "451" : "550"),
+                               policy.reply.xcode.value_or(temp ? "4.7.1" : "5.7.1"));
+            break;
+        }
+        case Verdict::quarantine: text = "quarantine: accepted into the MTA's hold queue"; break;
+        case Verdict::discard: text = "discard: accepted and dropped"; break;
+        case Verdict::tag:
+            text = fmt::format("tag: accepted, with the header \"{}: {}\" added", policy.tag_header_name,
+                               policy.tag_header_value);
+            break;
+    }
+    if (policy.mode == Mode::monitor) text += " (monitor: logged, never applied)";
+    return text;
 }
 
 }  // namespace
@@ -79,6 +104,12 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
     line("client: " + facts.client_ip.value_or("unknown (no --client)"));
     line("sasl user: " + (facts.sasl_user ? *facts.sasl_user : std::string("none (not authenticated)")));
     if (facts.size) line(fmt::format("size: {} bytes", facts.size));
+    if (facts.headers_known) {
+        for (const HeaderField& header : facts.headers) line("header: " + header.name + ": " + header.value);
+        if (facts.headers.empty()) line("headers: none (the message has no headers)");
+    } else if (rules.needs_headers()) {
+        line("headers: none given (header conditions are decided at end of headers; add --header 'Name: value')");
+    }
     line("");
     line("policies in evaluation order (priority, then file order):");
 
@@ -88,6 +119,7 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
         ++number;
         std::string header = fmt::format("{}. {} (priority {}", number, policy.name, policy.priority);
         if (policy.exempt) header += ", exempt";
+        if (policy.verdict) header += fmt::format(", verdict {}", to_string(*policy.verdict));
         if (policy.mode == Mode::monitor) header += ", mode monitor";
         header += ")";
         line(header);
@@ -111,6 +143,11 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
             } else {
                 line("   EXEMPT for the recipients it matched; later policies still apply to the others");
             }
+            continue;
+        }
+        if (policy.verdict) {
+            line("   VERDICT " + verdict_summary(policy));
+            if (policy.reply.text) line("      reply: " + *policy.reply.text);
             continue;
         }
         for (std::size_t q = 0; q < policy.quotas.size(); ++q) {
@@ -150,6 +187,16 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
                              applicable.tracked_value, describe_limit(*applicable.quota), applicable.cost,
                              reply_summary(*applicable.quota),
                              applicable.policy->mode == Mode::monitor ? " (monitor)" : ""));
+        }
+    }
+
+    if (!plan.verdicts.empty()) {
+        if (const Policy* decider = deciding_verdict(plan)) {
+            line(fmt::format("content rule: {} decides: {}", decider->name, verdict_summary(*decider)));
+        }
+        for (const MatchedVerdict& matched : plan.verdicts) {
+            if (matched.policy == deciding_verdict(plan)) continue;
+            line(fmt::format("content rule: {} also matched: {}", matched.policy->name, verdict_summary(*matched.policy)));
         }
     }
 

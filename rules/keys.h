@@ -12,16 +12,14 @@ namespace quotamilter::rules::keys {
 inline constexpr std::array<std::string_view, 6> top_level = {"$schema", "version", "description", "groups", "defaults",
                                                               "policies"};
 inline constexpr std::array<std::string_view, 5> defaults = {"verdict", "mode", "reply", "code", "xcode"};
-inline constexpr std::array<std::string_view, 7> policy = {"name", "priority", "description", "match",
-                                                           "exempt", "mode",     "quotas"};
-inline constexpr std::array<std::string_view, 4> match = {"sender", "recipient", "client", "sasl"};
+inline constexpr std::array<std::string_view, 12> policy = {"name",   "priority", "description", "match",
+                                                            "exempt", "mode",     "quotas",      "verdict",
+                                                            "reply",  "code",     "xcode",       "tag_header"};
+inline constexpr std::array<std::string_view, 5> match = {"sender", "recipient", "client", "sasl", "header"};
+// One condition of match.header (rules-v1.md, "Content rules: headers").
+inline constexpr std::array<std::string_view, 4> header_condition = {"name", "regex", "absent", "negate"};
 inline constexpr std::array<std::string_view, 12> quota = {"track",  "prefix_v4", "prefix_v6", "messages",
                                                            "recipients", "bytes", "window",  "verdict",
                                                            "reply",  "code",      "xcode",     "description"};
-
-// Keys of the content-rule stage (rules-v1.md "Content rules: headers"),
-// recognised so that the error says "not supported yet" instead of "unknown".
-inline constexpr std::array<std::string_view, 5> policy_later = {"verdict", "reply", "code", "xcode", "tag_header"};
-inline constexpr std::array<std::string_view, 1> match_later = {"header"};
 
 }  // namespace quotamilter::rules::keys

@@ -3,6 +3,7 @@
 // error so that one run of `check` reports everything.
 #include "rules/load.h"
 
+#include "rules/header_text.h"
 #include "rules/item.h"
 #include "rules/json_tree.h"
 #include "rules/keys.h"
@@ -36,6 +37,8 @@ constexpr std::int64_t kMaxWindowSeconds = 31 * 86400;
 constexpr std::size_t kMaxReplyText = 900;
 constexpr std::int64_t kMaxPriority = 1000000;
 constexpr std::size_t kMaxGroupDepth = 32;
+constexpr std::size_t kMaxRegexLength = 4096;
+constexpr std::size_t kMaxHeaderConditions = 64;
 
 std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
@@ -156,6 +159,7 @@ public:
     explicit Loader(std::string file) : file_(std::move(file)) {}
 
     LoadResult load(std::string_view text) {
+        text_ = text;
         auto parsed = parse_json_with_positions(text);
         if (auto* syntax = std::get_if<JsonSyntaxError>(&parsed)) {
             error(syntax->position, "JSON syntax error: " + syntax->message);
@@ -168,6 +172,7 @@ public:
 
 private:
     std::string file_;
+    std::string_view text_;  // the file, to place errors inside a string (a regex)
     std::vector<Diagnostic> errors_;
     RuleSet rules_;
     std::map<std::string, GroupDefinition> groups_;
@@ -392,7 +397,8 @@ private:
         return std::nullopt;
     }
 
-    std::optional<std::string> parse_reply_text(const JsonValue& value) {
+    // `only_policy`: a content rule's reply, where only {policy} has a value.
+    std::optional<std::string> parse_reply_text(const JsonValue& value, bool only_policy = false) {
         if (!expect_kind(value, Kind::string, "reply")) return std::nullopt;
         const std::string& text = value.string;
         bool ok = true;
@@ -418,7 +424,11 @@ private:
             const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
             });
-            if (word && !contains(kPlaceholders, name)) {
+            if (word && only_policy && name != "policy") {
+                error(value.position, "reply: placeholder {" + std::string(name) +
+                                          "} has no value in a content rule's reply (only {policy}; the others belong to quotas)");
+                ok = false;
+            } else if (word && !contains(kPlaceholders, name)) {
                 error(value.position, "reply: unknown placeholder {" + std::string(name) +
                                           "} (expected {policy} {track} {key} {count} {limit} {window} {retry_after})");
                 ok = false;
@@ -538,14 +548,9 @@ private:
         std::set<std::string> seen;
         const JsonValue* exempt = nullptr;
         const JsonValue* quotas = nullptr;
+        ContentRuleKeys content;
         policy.mode = defaults_.mode.value_or(Mode::enforce);
         for (const auto& [member, child] : value.members) {
-            if (contains(keys::policy_later, member.key)) {
-                error(member.key_position, "policy key " + in_quotes(member.key) +
-                                               " (content rules) is not supported yet by this quotamilter; use quotas or exempt");
-                seen.insert("?quotas");  // a content rule: "neither quotas nor exempt" would be noise
-                continue;
-            }
             if (!accept_key(member, keys::policy, "policy", seen)) continue;
             if (member.key == "name") {
                 if (!expect_kind(child, Kind::string, "name")) continue;
@@ -576,18 +581,240 @@ private:
                 if (auto mode = parse_mode(child)) policy.mode = *mode;
             } else if (member.key == "quotas") {
                 quotas = &child;
+            } else if (member.key == "verdict") {
+                content.verdict = &child;
+            } else if (member.key == "reply") {
+                content.reply = &child;
+                content.reply_key = member.key_position;
+            } else if (member.key == "code") {
+                content.code = &child;
+                content.code_key = member.key_position;
+            } else if (member.key == "xcode") {
+                content.xcode = &child;
+                content.xcode_key = member.key_position;
+            } else if (member.key == "tag_header") {
+                content.tag_header = &child;
+                content.tag_header_key = member.key_position;
             }
         }
         if (!seen.count("name") && !seen.count("?name")) error(value.position, "policy: missing key \"name\"");
         const bool is_exempt = exempt && exempt->boolean;
         if (is_exempt && quotas) {
             error(quotas->position, "policy " + in_quotes(policy.name) + ": has both \"exempt\": true and \"quotas\" (expected one of them)");
-        } else if (!is_exempt && !quotas && !seen.count("?quotas") && !seen.count("?exempt")) {
-            error(value.position, "policy " + in_quotes(policy.name) + ": expected \"quotas\" or \"exempt\": true");
+        } else if (content.verdict && (is_exempt || quotas)) {
+            error(content.verdict->position, "policy " + in_quotes(policy.name) + ": has \"verdict\" and " +
+                                                 (quotas ? "\"quotas\"" : "\"exempt\": true") +
+                                                 " (expected exactly one of quotas, exempt, verdict)");
+        } else if (!is_exempt && !quotas && !content.verdict && !seen.count("?quotas") && !seen.count("?exempt") &&
+                   !seen.count("?verdict")) {
+            error(value.position, "policy " + in_quotes(policy.name) + ": expected \"quotas\", \"exempt\": true or \"verdict\"");
         }
         policy.exempt = is_exempt;
         if (quotas && !is_exempt) load_quotas(*quotas, policy);
+        load_content_rule(content, policy);
         if (!policy.match) policy.match = std::make_shared<PolicyMatch>();
+        return errors_.size() == errors_before;
+    }
+
+    // The keys of a content rule (a policy with its own verdict).
+    struct ContentRuleKeys {
+        const JsonValue* verdict = nullptr;
+        const JsonValue* reply = nullptr;
+        const JsonValue* code = nullptr;
+        const JsonValue* xcode = nullptr;
+        const JsonValue* tag_header = nullptr;
+        TextPosition reply_key, code_key, xcode_key, tag_header_key;
+    };
+
+    void load_content_rule(const ContentRuleKeys& content, Policy& policy) {
+        std::optional<Verdict> verdict;
+        if (content.verdict) {
+            if (content.verdict->kind == Kind::string) verdict = parse_verdict(content.verdict->string);
+            if (!verdict) {
+                error(content.verdict->position,
+                      "verdict: expected \"reject\", \"tempfail\", \"quarantine\", \"discard\" or \"tag\"");
+            }
+        }
+        // reply, code, xcode and tag_header belong to a verdict.
+        const std::pair<const JsonValue*, TextPosition> dependents[] = {
+            {content.reply, content.reply_key}, {content.code, content.code_key},
+            {content.xcode, content.xcode_key}, {content.tag_header, content.tag_header_key}};
+        const char* dependent_names[] = {"reply", "code", "xcode", "tag_header"};
+        if (!content.verdict) {
+            for (std::size_t i = 0; i < 4; ++i) {
+                if (!dependents[i].first) continue;
+                error(dependents[i].second, std::string("policy key \"") + dependent_names[i] +
+                                                "\" needs a policy \"verdict\" (a content rule); for a quota, put it on the quota");
+            }
+            return;
+        }
+        if (!verdict) return;
+        policy.verdict = verdict;
+        std::optional<std::string> code, xcode;
+        if (content.code) code = parse_code(*content.code);
+        if (content.xcode) xcode = parse_xcode(*content.xcode);
+        check_codes_agree(*verdict, code, content.code ? content.code->position : TextPosition{}, xcode,
+                          content.xcode ? content.xcode->position : TextPosition{}, "policy");
+        const bool replies = *verdict == Verdict::reject || *verdict == Verdict::tempfail;
+        if (content.reply) {
+            if (!replies) {
+                error(content.reply_key, "policy: \"reply\" makes no sense with verdict " + in_quotes(to_string(*verdict)) +
+                                             " (the message is accepted; only tempfail and reject send a reply)");
+            } else if (auto text = parse_reply_text(*content.reply, true)) {
+                policy.reply.text = *text;
+            }
+        }
+        if (replies) {
+            policy.reply.code = code;
+            policy.reply.xcode = xcode;
+        }
+        policy.tag_header_name = "X-Quota-Policy";
+        policy.tag_header_value = policy.name;
+        if (content.tag_header) {
+            if (*verdict != Verdict::tag) {
+                error(content.tag_header_key, "policy: \"tag_header\" only goes with \"verdict\": \"tag\"");
+            } else {
+                load_tag_header(*content.tag_header, policy);
+            }
+        }
+    }
+
+    // "Name: value", or "Name" alone (the value is then the policy name).
+    void load_tag_header(const JsonValue& value, Policy& policy) {
+        if (!expect_kind(value, Kind::string, "tag_header")) return;
+        const std::string& text = value.string;
+        const std::size_t colon = text.find(':');
+        const std::string name = text.substr(0, colon);
+        std::string header_value = policy.name;
+        if (colon != std::string::npos) {
+            const std::size_t start = text.find_first_not_of(" \t", colon + 1);
+            header_value = start == std::string::npos ? std::string() : text.substr(start);
+        }
+        if (!is_valid_header_name(name)) {
+            error(value.position, "tag_header: expected \"Name: value\" or \"Name\" with a header name of 1 to 128 "
+                                  "printable characters, no ':' or blank (e.g. \"X-Quota-Policy: bulk\")");
+            return;
+        }
+        if (header_value.empty() || header_value.size() > kMaxReplyText ||
+            std::any_of(header_value.begin(), header_value.end(), [](char c) {
+                return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+            })) {
+            error(value.position, "tag_header: the value must be 1 to 900 characters without CR, LF or other control characters");
+            return;
+        }
+        policy.tag_header_name = name;
+        policy.tag_header_value = header_value;
+    }
+
+    // The line and column of the character of string `value` (a JSON string
+    // in the file) where its decoded text reaches byte `decoded_offset`:
+    // escapes like \\ count once in the text, twice in the file.
+    TextPosition position_inside_string(TextPosition opening_quote, std::size_t decoded_offset) const {
+        std::size_t offset = 0;
+        for (int line = 1; line < opening_quote.line && offset < text_.size(); ++offset) {
+            if (text_[offset] == '\n') ++line;
+        }
+        if (opening_quote.line == 1 && text_.substr(0, 3) == "\xEF\xBB\xBF") offset += 3;  // the parser skips a BOM
+        offset += static_cast<std::size_t>(opening_quote.column - 1) + 1;  // past the quote
+        TextPosition here{opening_quote.line, opening_quote.column + 1};
+        std::size_t decoded = 0;
+        while (offset < text_.size() && text_[offset] != '"' && decoded < decoded_offset) {
+            std::size_t raw = 1, produced = 1;
+            if (text_[offset] == '\\' && offset + 1 < text_.size()) {
+                raw = 2;
+                if (text_[offset + 1] == 'u' && offset + 6 <= text_.size()) {
+                    raw = 6;
+                    const unsigned long unit = std::strtoul(std::string(text_.substr(offset + 2, 4)).c_str(), nullptr, 16);
+                    produced = unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+                    if (unit >= 0xD800 && unit <= 0xDBFF) {
+                        raw = 12;  // a surrogate pair: one 4-byte character
+                        produced = 4;
+                    }
+                }
+            }
+            offset += raw;
+            here.column += static_cast<int>(raw);
+            decoded += produced;
+        }
+        return here;
+    }
+
+    void load_header_conditions(const JsonValue& value, PolicyMatch& match) {
+        if (!expect_kind(value, Kind::array, "match.header")) return;
+        if (value.items.empty()) {
+            error(value.position, "match.header: expected at least one condition such as {\"name\": \"From\", \"regex\": \"...\"}");
+            return;
+        }
+        if (value.items.size() > kMaxHeaderConditions) {
+            error(value.position, "match.header: more than " + std::to_string(kMaxHeaderConditions) + " conditions in one policy");
+            return;
+        }
+        for (const JsonValue& entry : value.items) {
+            HeaderCondition condition;
+            if (load_header_condition(entry, condition)) match.headers.push_back(std::move(condition));
+        }
+    }
+
+    bool load_header_condition(const JsonValue& value, HeaderCondition& condition) {
+        if (!expect_kind(value, Kind::object, "match.header condition")) return false;
+        const std::size_t errors_before = errors_.size();
+        std::set<std::string> seen;
+        const JsonValue* regex = nullptr;
+        const JsonValue* absent = nullptr;
+        for (const auto& [member, child] : value.members) {
+            if (!accept_key(member, keys::header_condition, "match.header condition", seen)) continue;
+            if (member.key == "name") {
+                if (!expect_kind(child, Kind::string, "match.header name")) continue;
+                if (!is_valid_header_name(child.string)) {
+                    error(child.position, "match.header name: " + in_quotes(child.string) +
+                                              " is not a header name (1 to 128 printable characters, no ':' or blank)");
+                    continue;
+                }
+                condition.name_as_written = child.string;
+                condition.name = lower_ascii(child.string);
+            } else if (member.key == "regex") {
+                if (expect_kind(child, Kind::string, "match.header regex")) regex = &child;
+            } else if (member.key == "absent") {
+                if (!expect_kind(child, Kind::boolean, "match.header absent")) continue;
+                if (!child.boolean) {
+                    error(child.position, "match.header absent: only \"absent\": true makes sense (for \"present\", "
+                                          "use \"regex\": \"\" or \"absent\": true with \"negate\": true)");
+                    continue;
+                }
+                absent = &child;
+            } else if (member.key == "negate") {
+                if (expect_kind(child, Kind::boolean, "match.header negate")) condition.negate = child.boolean;
+            }
+        }
+        if (!seen.count("name") && !seen.count("?name")) {
+            error(value.position, "match.header condition: missing key \"name\" (the header name, e.g. \"From\")");
+        }
+        if (regex && absent) {
+            error(absent->position, "match.header condition: \"regex\" and \"absent\" together (expected one of them)");
+        } else if (!regex && !absent && !seen.count("?regex") && !seen.count("?absent") && !seen.count("regex") &&
+                   !seen.count("absent")) {
+            error(value.position, "match.header condition: expected \"regex\": \"...\" or \"absent\": true");
+        }
+        condition.absent = absent != nullptr;
+        if (regex && !absent) {
+            condition.regex_text = regex->string;
+            if (regex->string.size() > kMaxRegexLength) {
+                error(regex->position, "match.header regex: " + std::to_string(regex->string.size()) +
+                                           " characters, expected at most " + std::to_string(kMaxRegexLength));
+            } else {
+                CompiledRegex compiled = compile_header_regex(regex->string);
+                if (!compiled.regex) {
+                    std::size_t at = compiled.error_fragment.empty() ? std::string::npos
+                                                                     : regex->string.find(compiled.error_fragment);
+                    TextPosition where = regex->position;
+                    if (at != std::string::npos) where = position_inside_string(regex->position, at);
+                    error(where, "match.header regex: RE2 rejects it: " + compiled.error +
+                                     " (RE2 syntax: no backreferences or lookaround; (?i) for case-insensitive)");
+                } else {
+                    condition.regex = std::move(compiled.regex);
+                }
+            }
+        }
         return errors_.size() == errors_before;
     }
 
@@ -596,15 +823,12 @@ private:
         if (expect_kind(value, Kind::object, "match")) {
             std::set<std::string> seen;
             for (const auto& [member, child] : value.members) {
-                if (contains(keys::match_later, member.key)) {
-                    error(member.key_position, "match." + member.key + " (header conditions) is not supported yet by this quotamilter");
-                    continue;
-                }
                 if (!accept_key(member, keys::match, "match", seen)) continue;
                 if (member.key == "sender") compile_list(child, ListKind::sender, match->sender);
                 else if (member.key == "recipient") compile_list(child, ListKind::recipient, match->recipient);
                 else if (member.key == "client") compile_list(child, ListKind::client, match->client);
                 else if (member.key == "sasl") compile_list(child, ListKind::sasl, match->sasl);
+                else if (member.key == "header") load_header_conditions(child, *match);
             }
         }
         policy.match = std::move(match);
@@ -777,11 +1001,19 @@ private:
                 if (!expect_kind(child, Kind::string, "track")) continue;
                 if (auto track = parse_track(child.string)) {
                     quota.track = *track;
-                } else if (child.string.rfind("header:", 0) == 0 && child.string.size() > 7) {
-                    error(child.position, "track: " + in_quotes(child.string) + " (counting per header value) is not supported yet by this quotamilter");
+                } else if (child.string.rfind("header:", 0) == 0) {
+                    const std::string name = child.string.substr(7);
+                    if (!is_valid_header_name(name)) {
+                        error(child.position, "track: " + in_quotes(child.string) +
+                                                  ": expected a header name after \"header:\" (1 to 128 printable characters, no ':' or blank), "
+                                                  "e.g. \"header:From\"");
+                    } else {
+                        quota.track = Track::header;
+                        quota.header_name = lower_ascii(name);
+                    }
                 } else {
                     error(child.position, "track: expected one of sender, sender_domain, sasl_user, client_ip, client_net, "
-                                          "recipient, recipient_domain, policy; got " + in_quotes(child.string));
+                                          "recipient, recipient_domain, policy, header:NAME; got " + in_quotes(child.string));
                 }
             } else if (member.key == "messages" || member.key == "recipients" || member.key == "bytes") {
                 if (limit_value) {

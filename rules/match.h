@@ -3,6 +3,7 @@
 #pragma once
 
 #include "rules/address.h"
+#include "rules/header_match.h"
 #include "rules/ip.h"
 
 #include <optional>
@@ -75,6 +76,7 @@ public:
     MatchList recipient;
     MatchList client;
     MatchList sasl;
+    std::vector<HeaderCondition> headers;  // all must hold; decided at end of headers
 };
 
 }  // namespace quotamilter::rules

@@ -1,5 +1,7 @@
 #include "rules/rule_set.h"
 
+#include "rules/match.h"
+
 #include <algorithm>
 
 namespace quotamilter::rules {
@@ -57,10 +59,29 @@ bool RuleSet::needs_body() const {
 
 bool RuleSet::needs_headers() const {
     return std::any_of(policies.begin(), policies.end(), [](const Policy& policy) {
-        return policy.verdict.has_value() ||
+        return policy.verdict.has_value() || (policy.match && !policy.match->headers.empty()) ||
                std::any_of(policy.quotas.begin(), policy.quotas.end(),
                            [](const Quota& quota) { return quota.track == Track::header; });
     });
+}
+
+bool RuleSet::needs_tagging() const {
+    return std::any_of(policies.begin(), policies.end(),
+                       [](const Policy& policy) { return policy.verdict == Verdict::tag; });
+}
+
+std::vector<std::string> RuleSet::header_names() const {
+    std::vector<std::string> names;
+    auto add = [&names](const std::string& name) {
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    };
+    for (const Policy& policy : policies) {
+        if (policy.match)
+            for (const HeaderCondition& condition : policy.match->headers) add(condition.name);
+        for (const Quota& quota : policy.quotas)
+            if (quota.track == Track::header) add(quota.header_name);
+    }
+    return names;
 }
 
 }  // namespace quotamilter::rules

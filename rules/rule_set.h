@@ -56,8 +56,10 @@ struct Policy {
     Mode mode = Mode::enforce;
     bool exempt = false;
     std::vector<Quota> quotas;
-    std::optional<Verdict> verdict;    // content rule (issue 8); unset for quota/exempt policies
-    ReplySpec reply;                   // with `verdict`
+    std::optional<Verdict> verdict;    // content rule; unset for quota/exempt policies
+    ReplySpec reply;                   // with `verdict` reject/tempfail
+    std::string tag_header_name;       // with `verdict` tag: "X-Quota-Policy" unless tag_header says otherwise
+    std::string tag_header_value;      // the policy name unless tag_header says otherwise
     std::string description;
     std::shared_ptr<const PolicyMatch> match;  // never null after loading
 };
@@ -68,7 +70,11 @@ struct RuleSet {
     std::vector<Policy> policies;      // sorted: priority, then file order
 
     bool needs_body() const;           // some quota counts bytes
-    bool needs_headers() const;        // some policy looks at headers (issue 8)
+    bool needs_headers() const;        // some policy looks at headers or carries a verdict
+    bool needs_tagging() const;        // some policy's verdict is tag (the milter adds a header)
+    // Lower-case names of every header some condition or track uses: the
+    // only ones the milter keeps.
+    std::vector<std::string> header_names() const;
 };
 
 }  // namespace quotamilter::rules

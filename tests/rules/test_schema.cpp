@@ -40,9 +40,10 @@ TEST_CASE("schema: properties at each level equal the keys the loader accepts") 
     CHECK(property_names(schema.at("$defs").at("policy")) == as_set(keys::policy));
     CHECK(property_names(schema.at("$defs").at("match")) == as_set(keys::match));
     CHECK(property_names(schema.at("$defs").at("quota")) == as_set(keys::quota));
+    CHECK(property_names(schema.at("$defs").at("header_condition")) == as_set(keys::header_condition));
     // every object level forbids unknown keys, like the loader
     CHECK(schema.at("additionalProperties") == false);
-    for (const char* level : {"defaults", "policy", "match", "quota"}) {
+    for (const char* level : {"defaults", "policy", "match", "quota", "header_condition"}) {
         CAPTURE(level);
         CHECK(schema.at("$defs").at(level).at("additionalProperties") == false);
     }
@@ -51,7 +52,7 @@ TEST_CASE("schema: properties at each level equal the keys the loader accepts") 
 TEST_CASE("schema: enumerations agree with the loader") {
     const nlohmann::json schema = read_schema();
     // Each track the schema lists loads; a made-up one does not.
-    for (const auto& track : schema.at("$defs").at("quota").at("properties").at("track").at("enum")) {
+    for (const auto& track : schema.at("$defs").at("quota").at("properties").at("track").at("anyOf").at(0).at("enum")) {
         CAPTURE(track.get<std::string>());
         rules_test::load_ok(R"({"version": 1, "policies": [{"name": "p", "quotas": [{"track": ")" + track.get<std::string>() +
                             R"(", "messages": 1, "window": 60}]}]})");
@@ -61,8 +62,15 @@ TEST_CASE("schema: enumerations agree with the loader") {
         rules_test::load_ok(R"({"version": 1, "policies": [{"name": "p", "quotas": [{"track": "sender", "verdict": ")" +
                             verdict.get<std::string>() + R"(", "messages": 1, "window": 60}]}]})");
     }
-    CHECK(schema.at("$defs").at("quota").at("properties").at("track").at("enum").size() == 8);
+    CHECK(schema.at("$defs").at("quota").at("properties").at("track").at("anyOf").at(0).at("enum").size() == 8);
     CHECK(schema.at("$defs").at("verdict").at("enum").size() == 4);
+    // Every content-rule verdict loads on a policy.
+    for (const auto& verdict : schema.at("$defs").at("policy_verdict").at("enum")) {
+        CAPTURE(verdict.get<std::string>());
+        rules_test::load_ok(R"({"version": 1, "policies": [{"name": "p", "verdict": ")" + verdict.get<std::string>() +
+                            R"(", "match": {"header": [{"name": "Subject", "regex": "x"}]}}]})");
+    }
+    CHECK(schema.at("$defs").at("policy_verdict").at("enum").size() == 5);
     CHECK(schema.at("$defs").at("reply").at("maxLength") == 900);
     CHECK(schema.at("$defs").at("window").at("oneOf").at(0).at("maximum") == 31 * 86400);
 }
