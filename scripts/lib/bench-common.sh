@@ -21,28 +21,64 @@ source "$BENCH_SOURCE_DIR/scripts/lib/harness.sh"
 
 BENCH_BUILD_DIR="${BENCH_BUILD_DIR:-$BENCH_SOURCE_DIR/build-bench}"
 BENCH_ROUNDS="${BENCH_ROUNDS:-5}"
-BENCH_TOOLS="$BENCH_BUILD_DIR/bench"
-QUOTAMILTER="${QUOTAMILTER:-$BENCH_BUILD_DIR/quotamilter}"
+# The binaries every benchmark runs: copies of the last successful build.
+BENCH_BIN="$BENCH_BUILD_DIR/bench-bin"
+BENCH_TOOLS="$BENCH_BIN"
+QUOTAMILTER="${QUOTAMILTER:-$BENCH_BIN/quotamilter}"
 BENCH_RULES_DIR="$BENCH_SOURCE_DIR/bench/rules"
+# What to build: "head" (default) = the committed HEAD, exported to
+# BUILD/head-src, so that colleagues' half-edited files in the shared tree
+# never end up in (or break) a benchmark; "tree" = the working tree as it is.
+BENCH_SOURCE="${BENCH_SOURCE:-head}"
 
 bench_log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-# Configures (Release) and builds the tools and quotamilter if needed.
+# Exports HEAD into DIR, rewriting only files whose content changed (so make
+# rebuilds only what changed), and removing files HEAD no longer has.
+bench_export_head() {
+  local dir="$1" fresh
+  fresh="$(mktemp -d)"
+  git -C "$BENCH_SOURCE_DIR" archive HEAD | tar -x -C "$fresh"
+  mkdir -p "$dir"
+  (cd "$fresh" && find . -type f) | while IFS= read -r f; do
+    if ! cmp -s "$fresh/$f" "$dir/$f"; then
+      mkdir -p "$(dirname "$dir/$f")"
+      cp -p "$fresh/$f" "$dir/$f"
+      touch "$dir/$f"
+    fi
+  done
+  (cd "$dir" && find . -type f) | while IFS= read -r f; do
+    [ -e "$fresh/$f" ] || rm -f "$dir/$f"
+  done
+  rm -rf "$fresh"
+  git -C "$BENCH_SOURCE_DIR" rev-parse --short HEAD
+}
+
+# Configures (Release) and builds the tools and quotamilter, then copies them
+# to BENCH_BIN. A failed build (the tree is shared and edited concurrently)
+# falls back to the copies of the last good build, with a warning.
 bench_build() {
-  if [ ! -f "$BENCH_BUILD_DIR/CMakeCache.txt" ]; then
-    cmake -S "$BENCH_SOURCE_DIR" -B "$BENCH_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  local src build log="${QM_TMP:-/tmp}/bench-build.log" what tool
+  if [ "$BENCH_SOURCE" = tree ]; then
+    src="$BENCH_SOURCE_DIR" build="$BENCH_BUILD_DIR" what="working tree"
+  else
+    src="$BENCH_BUILD_DIR/head-src" build="$BENCH_BUILD_DIR/head-build"
+    what="HEAD $(bench_export_head "$src")"
   fi
-  if ! cmake --build "$BENCH_BUILD_DIR" -j2 --target qm-milter-load qm-null-milter qm-smtp-latency quotamilter \
-    >"${QM_TMP:-/tmp}/bench-build.log" 2>&1; then
-    # The tree is shared and edited concurrently: a half-written CMakeLists
-    # elsewhere must not stop a benchmark that already has its binaries.
-    local tool
-    for tool in "$BENCH_TOOLS/qm-milter-load" "$BENCH_TOOLS/qm-null-milter" "$BENCH_TOOLS/qm-smtp-latency" "$QUOTAMILTER"; do
-      [ -x "$tool" ] || { tail -n 30 "${QM_TMP:-/tmp}/bench-build.log" >&2; qm_die "build failed and $tool is missing"; }
-    done
-    bench_log "WARNING: build failed (see below); using the binaries already built in $BENCH_BUILD_DIR"
-    grep -m 3 -E 'Error|error:' "${QM_TMP:-/tmp}/bench-build.log" >&2 || true
+  if { [ -f "$build/CMakeCache.txt" ] || cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DQM_E2E=OFF >"$log" 2>&1; } &&
+     cmake --build "$build" -j2 --target qm-milter-load qm-null-milter qm-smtp-latency quotamilter >>"$log" 2>&1; then
+    mkdir -p "$BENCH_BIN"
+    cp -p "$build/bench/qm-milter-load" "$build/bench/qm-null-milter" "$build/bench/qm-smtp-latency" \
+      "$build/quotamilter" "$BENCH_BIN/"
+    echo "$what" >"$BENCH_BIN/SOURCE"
+    bench_log "built from the $what"
+    return 0
   fi
+  for tool in qm-milter-load qm-null-milter qm-smtp-latency quotamilter; do
+    [ -x "$BENCH_BIN/$tool" ] || { tail -n 30 "$log" >&2; qm_die "build of the $what failed and $BENCH_BIN/$tool is missing"; }
+  done
+  bench_log "WARNING: build of the $what failed; using the last good binaries ($(cat "$BENCH_BIN/SOURCE" 2>/dev/null))"
+  grep -m 3 -E 'Error|error:' "$log" >&2 || true
 }
 
 # Prints the machine: nproc, CPU model, memory, load (for the report header).
