@@ -208,7 +208,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
     try {
         auto rule_set = g_environment->rules.current();
         const Negotiation wanted = negotiate(offered_actions, offered_steps, rule_set && rule_set->needs_body(),
-                                             rule_set && rule_set->needs_headers());
+                                             rule_set && rule_set->needs_headers(),
+                                             rule_set && rule_set->needs_tagging());
         *actions = static_cast<unsigned long>(wanted.actions);
         *steps = static_cast<unsigned long>(wanted.steps);
         *reserved2 = 0;

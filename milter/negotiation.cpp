@@ -5,18 +5,23 @@
 namespace quotamilter::milter {
 
 Negotiation negotiate(std::uint64_t offered_actions, std::uint64_t offered_steps, bool needs_body,
-                      bool needs_headers) {
+                      bool needs_headers, bool needs_tagging) {
     Negotiation result;
-    // Actions: quarantine (verdict), add headers (tag verdict), our own macro lists.
-    result.actions = (SMFIF_QUARANTINE | SMFIF_ADDHDRS | SMFIF_SETSYMLIST) & offered_actions;
+    // Actions: quarantine (verdict), our own macro lists, and add headers
+    // only when a content rule tags (nothing asked for that is never used).
+    std::uint64_t wanted_actions = SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
+    if (needs_tagging) wanted_actions |= SMFIF_ADDHDRS;
+    result.actions = wanted_actions & offered_actions;
     result.set_macro_lists = (offered_actions & SMFIF_SETSYMLIST) != 0;
 
     // Stages we never use. CONNECT, MAIL, RCPT, DATA and EOM are always
     // wanted; DATA is cheap and avoids the delayed-ACK stall over TCP.
-    std::uint64_t unwanted = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
+    std::uint64_t unwanted = SMFIP_NOHELO | SMFIP_NOUNKNOWN;
     const bool want_headers = needs_body || needs_headers;  // header bytes count towards the size
     if (!needs_body) unwanted |= SMFIP_NOBODY;
     if (!want_headers) unwanted |= SMFIP_NOHDRS;
+    // End of headers is where content rules are decided.
+    if (!needs_headers) unwanted |= SMFIP_NOEOH;
     result.steps = unwanted & offered_steps;
     // Without SMFIP_NOBODY on offer the MTA sends the body anyway; count it then.
     result.body = needs_body || (offered_steps & SMFIP_NOBODY) == 0;

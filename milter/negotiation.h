@@ -18,9 +18,10 @@ struct Negotiation {
 // ask for what the MTA does not offer. The body (and headers, to count their
 // bytes) only when `needs_body` (some quota counts bytes); DATA always
 // (milter-traps.md, the 40 ms trap); no SMFIP_NR_* on any stage that can
-// refuse.
+// refuse. Headers and end of headers when `needs_headers` (content rules);
+// SMFIF_ADDHDRS only when `needs_tagging` (a tag verdict).
 Negotiation negotiate(std::uint64_t offered_actions, std::uint64_t offered_steps, bool needs_body,
-                      bool needs_headers);
+                      bool needs_headers, bool needs_tagging = false);
 
 // The macros we ask for, per stage (smfi_setsymlist).
 inline constexpr const char* kMailMacros = "{auth_authen} {mail_addr} i";

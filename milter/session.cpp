@@ -81,6 +81,7 @@ std::string_view stage_name(int stage) {
     switch (stage) {
         case 0: return "MAIL";
         case 1: return "RCPT";
+        case 3: return "END-OF-HEADERS";
         default: return "END-OF-MESSAGE";
     }
 }
@@ -140,6 +141,7 @@ FilterAnswer Session::on_mail(std::string_view raw_sender, std::span<const std::
     message.declared_size = declared_size(esmtp_params);
     message.facts.size = message.declared_size.value_or(0);
     message.count_bytes = body_negotiated_ && message.rules->needs_body();
+    if (message.rules->needs_headers()) message.headers.emplace(message.rules->header_names());
     note_queue_id(queue_id);
 
     if (non_smtp_) return FilterAnswer::proceed();
@@ -226,12 +228,22 @@ FilterAnswer Session::on_data(const std::optional<std::string>& queue_id) {
 FilterAnswer Session::on_header(std::string_view name, std::string_view value) {
     // "Name: value\r\n" as it travels (libmilter strips the space after the colon).
     if (message_ && message_->count_bytes) message_->counted_bytes += name.size() + 2 + value.size() + 2;
+    if (message_ && message_->headers) message_->headers->add(name, value);
     return FilterAnswer::proceed();
 }
 
 FilterAnswer Session::on_eoh() {
     if (message_ && message_->count_bytes) message_->counted_bytes += 2;  // the empty line
-    return FilterAnswer::proceed();
+    if (!message_ || !message_->headers) return FilterAnswer::proceed();
+    message_->saw_end_of_headers = true;
+    // Content rules are decided here; non-SMTP mail waits for end of message
+    // (Postfix wants its refusals there).
+    if (non_smtp_) return FilterAnswer::proceed();
+    const rules::MessagePlan plan = rules::plan_message(*message_->rules, facts_with_headers(*message_), kHotPath);
+    std::optional<FilterAnswer> refusal = content_verdict(*message_, plan, Stage::eoh);
+    if (!refusal) return FilterAnswer::proceed();
+    message_.reset();  // refused: no end of message, no abort follows
+    return *refusal;
 }
 
 FilterAnswer Session::on_body(std::size_t length) {
@@ -246,10 +258,13 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     const Message message = std::move(*message_);
     message_.reset();
 
-    rules::MessageFacts facts = message.facts;
+    rules::MessageFacts facts = facts_with_headers(message);
     if (message.count_bytes) facts.size = message.counted_bytes;
     else facts.size = message.declared_size.value_or(0);
     const rules::MessagePlan plan = rules::plan_message(*message.rules, facts, kHotPath);
+    // A content rule that refuses: before any quota is charged (refused mail counts nothing).
+    std::optional<FilterAnswer> content = plan.verdicts.empty() ? std::nullopt : content_verdict(message, plan, Stage::eom);
+    if (content && content->action != FilterAnswer::Action::quarantine) return *content;
 
     std::vector<const rules::ApplicableQuota*> enforced;
     std::vector<store::CounterRequest> requests;
@@ -279,11 +294,13 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     }
     charge_monitor_quotas(message, std::move(monitored));
     env_.metrics().message_accepted();
+    FilterAnswer accepted = content ? std::move(*content) : FilterAnswer::proceed();  // proceed, or quarantine
+    add_tag_headers(plan, accepted);
     env_.logger.debug(fmt::format("{}: accepted: from=<{}> nrcpt={} size={} quotas={}",
                                   message.queue_id.empty() ? "NOQUEUE" : message.queue_id,
                                   message.facts.sender.str(), message.facts.recipients.size(), facts.size,
                                   plan.quotas.size()));
-    return FilterAnswer::proceed();
+    return accepted;
 }
 
 void Session::on_abort() { message_.reset(); }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "milter/filter_answer.h"
+#include "milter/header_collector.h"
 #include "milter/log.h"
 #include "milter/metrics.h"
 #include "milter/rules_holder.h"
@@ -102,9 +103,11 @@ private:
         std::optional<std::uint64_t> declared_size;   // SIZE=
         bool count_bytes = false;                     // body negotiated and the rules count bytes
         std::uint64_t counted_bytes = 0;              // header + body bytes seen
+        std::optional<HeaderCollector> headers;       // when some rule looks at headers
+        bool saw_end_of_headers = false;              // headers known (they were negotiated)
     };
 
-    enum class Stage { mail, rcpt, eom };
+    enum class Stage { mail, rcpt, eom, eoh };
 
     FilterAnswer refuse(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
                         const store::Decision& decision, Stage stage, const rules::Address* recipient);
@@ -115,6 +118,14 @@ private:
                          std::string_view verdict_word);
     void charge_monitor_quotas(const Message& message, std::vector<const rules::ApplicableQuota*> quotas);
     void note_queue_id(const std::optional<std::string>& queue_id);
+    // Content rules (milter/session_content.cpp): the facts with the headers,
+    // the answer of a refusing verdict, "would ..." lines for monitor ones,
+    // and the tag headers of an accepted message.
+    rules::MessageFacts facts_with_headers(const Message& message) const;
+    std::optional<FilterAnswer> content_verdict(const Message& message, const rules::MessagePlan& plan, Stage stage);
+    void log_content_verdict(const Message& message, const rules::Policy& policy, std::string_view verdict_word,
+                             Stage stage);
+    static void add_tag_headers(const rules::MessagePlan& plan, FilterAnswer& answer);
 
     FilterEnvironment& env_;
     const bool body_negotiated_;

@@ -51,7 +51,7 @@ TEST_CASE("header rules ask for headers but not the body") {
 }
 
 TEST_CASE("never asks for what the MTA does not offer") {
-    Negotiation n = negotiate(SMFIF_ADDHDRS, SMFIP_NOHELO, false, false);
+    Negotiation n = negotiate(SMFIF_ADDHDRS, SMFIP_NOHELO, false, true, true);
     CHECK(n.actions == SMFIF_ADDHDRS);
     CHECK(n.steps == SMFIP_NOHELO);
     CHECK_FALSE(n.set_macro_lists);
