@@ -196,13 +196,17 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
         }
         for (const MatchedVerdict& matched : plan.verdicts) {
             if (matched.policy == deciding_verdict(plan)) continue;
-            line(fmt::format("content rule: {} also matched: {}", matched.policy->name, verdict_summary(*matched.policy)));
+            const bool tag = matched.policy->verdict == Verdict::tag && matched.policy->mode == Mode::enforce;
+            line(fmt::format("content rule: {} {}: {}", matched.policy->name, tag ? "tags the message" : "also matched",
+                             verdict_summary(*matched.policy)));
         }
     }
 
     // What can refuse already at MAIL FROM (guarantee 5).
     MessageFacts at_mail = facts;
     at_mail.recipients.clear();
+    at_mail.headers.clear();  // nor the headers, which come after DATA
+    at_mail.headers_known = false;
     const MessagePlan early = plan_at_mail(rules, at_mail);
     if (early.quotas.empty()) {
         line("at MAIL FROM: no quota can refuse before the recipients are known.");
