@@ -9,8 +9,6 @@
 // call after the back-off reconnects, so the pool recovers by itself.
 #pragma once
 
-#include <hiredis/hiredis.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -20,25 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "store/redis_link.h"
 #include "store/redis_url.h"
 
 namespace quotamilter::store {
 
-struct ReplyDeleter {
-    void operator()(redisReply* reply) const { freeReplyObject(reply); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-
-struct ContextDeleter {
-    void operator()(redisContext* context) const { redisFree(context); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
-
-// One Redis command, binary-safe.
-using RedisCommand = std::vector<std::string>;
-using Deadline = std::chrono::steady_clock::time_point;
-
-class RedisPool {
+class RedisPool final : public RedisLink {
 public:
     RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout, std::size_t size);
 
@@ -46,7 +31,7 @@ public:
     // errors such as NOSCRIPT are replies, not failures). False with `error`
     // set on a connection failure or timeout.
     bool run(std::span<const RedisCommand> commands, std::vector<ReplyPtr>& replies,
-             Deadline deadline, std::string& error);
+             Deadline deadline, std::string& error) override;
 
     std::chrono::milliseconds timeout() const { return timeout_; }
     const RedisEndpoint& endpoint() const { return endpoint_; }

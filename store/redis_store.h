@@ -1,15 +1,17 @@
-// The Redis store: one EVALSHA round trip per decision (store/lua/*.lua,
-// embedded at build time), counters as small hashes that expire by themselves.
+// The Redis store on one master: a single server (RedisPool) or the master
+// Sentinels name (SentinelLink). One EVALSHA round trip per decision
+// (store/lua/*.lua, embedded at build time), counters as small hashes that
+// expire by themselves.
 #pragma once
 
 #include <memory>
 
 #include "store/quota_store.h"
-#include "store/redis_url.h"
+#include "store/redis_link.h"
 
 namespace quotamilter::store {
 
-std::unique_ptr<QuotaStore> make_redis_store(const RedisEndpoint& endpoint,
+std::unique_ptr<QuotaStore> make_redis_store(std::unique_ptr<RedisLink> master,
                                              const StoreOptions& options);
 
 }  // namespace quotamilter::store

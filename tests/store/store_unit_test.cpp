@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "store/cluster_slots.h"
 #include "store/key_layout.h"
 #include "store/redis_url.h"
 #include "store/window_math.h"
@@ -86,17 +87,62 @@ TEST_CASE("Redis URLs") {
         CAPTURE(bad);
         CHECK_THROWS_AS(parse_redis_url(bad), std::invalid_argument);
     }
-    try {
-        parse_redis_url("redis+cluster://h:1");
-        FAIL("redis+cluster accepted");
-    } catch (const std::invalid_argument& e) {
-        CHECK(std::string(e.what()).find("not supported yet") != std::string::npos);
-    }
-    CHECK_THROWS_AS(open_store(test::store_options("redis+sentinel://h:1/m")), std::invalid_argument);
+    CHECK_THROWS_AS(parse_redis_url("redis+cluster://h:1"), std::invalid_argument);  // several hosts
     auto bad_prefix = test::store_options("memory:");
     bad_prefix.key_prefix = "q{m";
     CHECK_THROWS_AS(open_store(bad_prefix), std::invalid_argument);
     CHECK(open_store(test::store_options("redis://127.0.0.1:1/0")) != nullptr);  // never connects eagerly
+}
+
+TEST_CASE("Sentinel and Cluster URLs") {
+    auto t = parse_redis_topology("redis+sentinel://u:p%40ss@10.0.0.1:26379,10.0.0.2:26380,[::1]/qm-master/2");
+    CHECK(t.kind == RedisTopology::Kind::sentinel);
+    CHECK(t.master_name == "qm-master");
+    CHECK(t.endpoint.db == 2);
+    CHECK(t.endpoint.user == "u");
+    CHECK(t.endpoint.password == "p@ss");
+    REQUIRE(t.seeds.size() == 3);
+    CHECK(t.seeds[0] == RedisAddress{"10.0.0.1", 26379});
+    CHECK(t.seeds[1] == RedisAddress{"10.0.0.2", 26380});
+    CHECK(t.seeds[2] == RedisAddress{"::1", 26379});  // the Sentinel default port
+    t = parse_redis_topology("redis+sentinel://h:1/m");
+    CHECK(t.endpoint.db == 0);
+    CHECK(t.endpoint.password.empty());
+    t = parse_redis_topology("redis+cluster://:pw@n1:7000,n2:7001,n3");
+    CHECK(t.kind == RedisTopology::Kind::cluster);
+    CHECK(t.endpoint.password == "pw");
+    REQUIRE(t.seeds.size() == 3);
+    CHECK(t.seeds[2] == RedisAddress{"n3", 6379});
+    t = parse_redis_topology("redis://h:1/4");
+    CHECK(t.kind == RedisTopology::Kind::single);
+    CHECK(t.endpoint.db == 4);
+    for (const char* bad : {"redis+sentinel://h:1", "redis+sentinel://h:1/", "redis+sentinel://h:1,/m",
+                            "redis+sentinel://h:x/m", "redis+cluster://h:1/0", "redis+cluster://",
+                            "redis+cluster://h:1,,h:2", "redis+sentinel://h:1/m/x"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(parse_redis_topology(bad), std::invalid_argument);
+    }
+    // Never connects eagerly, whatever the topology.
+    CHECK(open_store(test::store_options("redis+sentinel://127.0.0.1:1/m")) != nullptr);
+    CHECK(open_store(test::store_options("redis+cluster://127.0.0.1:1")) != nullptr);
+}
+
+TEST_CASE("Cluster key slots: CRC16 of the hash tag") {
+    CHECK(cluster::crc16("123456789") == 0x31C3);  // the Cluster spec's check value
+    CHECK(cluster::key_slot("foo") == 12182);
+    CHECK(cluster::key_slot("{user1000}.following") == cluster::key_slot("{user1000}.followers"));
+    CHECK(cluster::key_slot("foo{}{bar}") == cluster::crc16("foo{}{bar}") % 16384);  // empty tag: whole key
+    CHECK(cluster::key_slot("foo{{bar}}zap") == cluster::crc16("{bar") % 16384);
+    // Every counter of one tracked value shares its slot.
+    const auto a = counter_key("qm:", {"p1", "sender", "messages", 60, "user1@hudedu.net"});
+    const auto b = counter_key("qm:", {"p2", "header:from", "bytes", 86400, "user1@hudedu.net"});
+    CHECK(cluster::key_slot(a) == cluster::key_slot(b));
+    CHECK(cluster::key_slot(a) == cluster::key_slot("user1@hudedu.net"));
+    const auto moved = cluster::redirect_address("MOVED 3999 127.0.0.1:6381");
+    REQUIRE(moved.has_value());
+    CHECK(*moved == RedisAddress{"127.0.0.1", 6381});
+    CHECK(cluster::redirect_address("ASK 1 ::1:7000") == std::optional<RedisAddress>(RedisAddress{"::1", 7000}));
+    CHECK_FALSE(cluster::redirect_address("MOVED 1 nowhere").has_value());
 }
 
 TEST_CASE("the store contract, in memory") {

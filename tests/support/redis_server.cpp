@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -98,7 +99,11 @@ int free_loopback_port() {
     return ntohs(addr.sin_port);
 }
 
-RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+RedisServer::RedisServer(std::vector<std::string> extra_args)
+    : RedisServer(ConfigFile{}, std::move(extra_args)) {}
+
+RedisServer::RedisServer(ConfigFile config, std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)), config_text_(std::move(config.text)) {
     std::string pattern = (std::filesystem::temp_directory_path() / "qm-redis-XXXXXX").string();
     if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
@@ -132,8 +137,13 @@ std::string RedisServer::url(int db) const {
 
 void RedisServer::start() {
     if (running()) return;
-    std::vector<std::string> argv{"redis-server",
-                                  "--bind", "127.0.0.1",
+    std::vector<std::string> argv{"redis-server"};
+    if (!config_text_.empty()) {
+        const auto config_path = dir_ / "redis.conf";
+        std::ofstream(config_path) << config_text_;
+        argv.push_back(config_path.string());
+    }
+    argv.insert(argv.end(), {"--bind", "127.0.0.1",
                                   "--port", std::to_string(port_),
                                   "--dir", dir_.string(),
                                   "--unixsocket", unix_socket().string(),
@@ -141,7 +151,7 @@ void RedisServer::start() {
                                   "--save", "",
                                   "--appendonly", "no",
                                   "--daemonize", "no",
-                                  "--logfile", (dir_ / "redis.log").string()};
+                                  "--logfile", (dir_ / "redis.log").string()});
     argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     pid_ = spawn(argv, -1);
     paused_ = false;
@@ -175,6 +185,14 @@ void RedisServer::stop() {
     pid_ = -1;
 }
 
+void RedisServer::crash() {
+    if (!running()) return;
+    kill(pid_, SIGKILL);
+    wait_for(pid_, std::chrono::seconds(5));
+    pid_ = -1;
+    paused_ = false;
+}
+
 void RedisServer::pause() {
     if (!running()) return;
     kill(pid_, SIGSTOP);
@@ -187,7 +205,7 @@ void RedisServer::resume() {
     paused_ = false;
 }
 
-std::string RedisServer::cli(const std::vector<std::string>& args) const {
+std::string RedisServer::cli(const std::vector<std::string>& args, std::chrono::seconds limit) const {
     std::vector<std::string> argv{"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port_)};
     argv.insert(argv.end(), args.begin(), args.end());
     int fds[2];
@@ -195,7 +213,7 @@ std::string RedisServer::cli(const std::vector<std::string>& args) const {
     const pid_t pid = spawn(argv, fds[1]);
     close(fds[1]);
     std::string out;
-    const auto until = Clock::now() + std::chrono::seconds(10);
+    const auto until = Clock::now() + limit;
     char buf[4096];
     while (Clock::now() < until) {
         pollfd p{fds[0], POLLIN, 0};

@@ -17,16 +17,24 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace quotamilter::test {
 
+// The text of a configuration file, written to the server's directory and
+// passed first (a Sentinel needs one it can rewrite).
+struct ConfigFile {
+    std::string text;
+};
+
 class RedisServer {
 public:
     // Starts at once; `extra_args` go to redis-server (e.g. {"--requirepass", "x"}).
     explicit RedisServer(std::vector<std::string> extra_args = {});
+    RedisServer(ConfigFile config, std::vector<std::string> extra_args);
     ~RedisServer();
     RedisServer(const RedisServer&) = delete;
     RedisServer& operator=(const RedisServer&) = delete;
@@ -39,11 +47,13 @@ public:
     std::filesystem::path dir() const { return dir_; }
 
     // Runs `redis-cli -h 127.0.0.1 -p PORT ARGS...` (no shell) and returns its
-    // stdout; throws if it exits non-zero or takes more than 10 s.
-    std::string cli(const std::vector<std::string>& args) const;
+    // stdout; throws if it exits non-zero or takes more than `limit`.
+    std::string cli(const std::vector<std::string>& args,
+                    std::chrono::seconds limit = std::chrono::seconds(10)) const;
 
     void start();   // (again) on the same port; waits until it answers PING
     void stop();    // SIGTERM, then SIGKILL after 5 s; waits for the PID
+    void crash();   // SIGKILL: a machine gone, no goodbye; waits for the PID
     void pause();   // SIGSTOP: accepts connections, answers nothing
     void resume();  // SIGCONT
 
@@ -52,6 +62,7 @@ private:
 
     std::filesystem::path dir_;
     std::vector<std::string> extra_args_;
+    std::string config_text_;  // empty: no configuration file
     int port_ = 0;
     pid_t pid_ = -1;
     bool paused_ = false;

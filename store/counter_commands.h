@@ -1,0 +1,59 @@
+// The store's Redis commands (the Lua scripts of store/lua/ and the SCANs of
+// `status` and `reset`), written once against a RedisLink so that a single
+// server, a Sentinel-watched master and each slot or node of a Redis Cluster
+// run exactly the same code.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+
+#include "store/quota_store.h"
+#include "store/redis_link.h"
+
+namespace quotamilter::store {
+
+class CounterCommands {
+public:
+    explicit CounterCommands(const StoreOptions& options);
+
+    std::chrono::milliseconds timeout() const { return timeout_; }
+    Deadline deadline() const { return std::chrono::steady_clock::now() + timeout_; }
+    const std::string& prefix() const { return prefix_; }
+
+    // One decide.lua round trip: every key of `requests` must live where
+    // `link` sends them (one server, or one cluster slot).
+    Decision decide(RedisLink& link, std::span<const CounterRequest> requests, bool charge,
+                    Deadline until) const;
+    bool refund(RedisLink& link, std::span<const ChargeReceipt::Entry> entries, Deadline until,
+                std::string& error) const;
+
+    // Adds the counters matching `pattern` on `link` (SCAN) to `result`,
+    // keeping the `max` largest. False (result.error set) on a failure.
+    bool add_status(RedisLink& link, const std::string& pattern, std::size_t max,
+                    StatusResult& result) const;
+    // Deletes the counters of `tracked_value` (of one policy when given) on
+    // `link`. False on a failure; `truncated` when the scan hit its bound.
+    bool reset(RedisLink& link, const std::string& tracked_value,
+               const std::optional<std::string>& policy, bool& truncated, std::string& error) const;
+
+private:
+    std::string now_arg() const;
+    template <typename Visit>
+    bool scan(RedisLink& link, const std::string& pattern, bool& truncated, std::string& error,
+              Visit&& visit) const;
+
+    std::chrono::milliseconds timeout_;
+    std::string prefix_;
+    std::function<std::int64_t()> clock_;
+    std::string counted_buckets_offset_;  // ARGV of the scripts, "0" but in tests
+};
+
+// EVALSHA, and EVAL for any reply that says NOSCRIPT (the script cache
+// empties on restart, failover and SCRIPT FLUSH); every script reply must be
+// a non-error. `sources[i]` is the source of commands[i]'s script.
+bool eval_scripts(RedisLink& link, std::vector<RedisCommand>& commands,
+                  std::span<const std::string_view> sources, std::vector<ReplyPtr>& replies,
+                  Deadline until, std::string& error);
+
+}  // namespace quotamilter::store

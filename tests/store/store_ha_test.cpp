@@ -1,0 +1,401 @@
+// Integration tests of the store on Redis Sentinel and Redis Cluster, with
+// real servers on loopback (tests/support/redis_topology.h). Two ctest
+// entries run the two suites: store_sentinel and store_cluster.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "redis_topology.h"
+#include "store/cluster_slots.h"
+#include "store_contract.h"
+
+using namespace quotamilter;
+using namespace quotamilter::store;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// What check() counts for one counter: a limit of 0 makes it refuse and say.
+std::optional<std::uint64_t> counted(QuotaStore& store, const CounterId& id) {
+    const CounterRequest probe{id, 0, 1};
+    const auto d = store.check({&probe, 1});
+    if (d.outcome != Outcome::refused) return std::nullopt;
+    return d.count;
+}
+
+std::uint16_t slot_of(const CounterId& id) { return cluster::key_slot(counter_key("qm:", id)); }
+
+}  // namespace
+
+TEST_SUITE("sentinel") {
+
+TEST_CASE("Sentinel URL: decisions go to the master the Sentinels name") {
+    test::SentinelGroup group;
+    auto store = open_store(test::store_options(group.url()));
+    const CounterRequest req{test::counter("s1@example.com", 60), 2, 1};
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    CHECK(store->charge({&req, 1}).outcome == Outcome::refused);
+    CHECK(group.master().cli({"EXISTS", counter_key("qm:", req.counter)}).starts_with("1"));
+    CHECK(store->counters_of("s1@example.com").counters.size() == 1);
+    // An unknown master name: a store_error that says so, not a hang.
+    auto unknown = open_store(test::store_options(group.url() + "-nope"));
+    const auto d = unknown->check({&req, 1});
+    CHECK(d.outcome == Outcome::store_error);
+    CHECK(d.error.find("does not know master") != std::string::npos);
+}
+
+TEST_CASE("Sentinel: the master killed mid-traffic; decisions resume after the failover") {
+    test::SentinelGroup group;
+    group.wait_until_failover_ready(25s);
+    auto options = test::store_options(group.url());
+    options.timeout = 250ms;
+    auto store = open_store(options);
+
+    // Written and replicated before the failover: must survive it.
+    const CounterRequest kept{test::counter("kept@example.com", 3600), 100, 1};
+    for (int i = 0; i < 20; ++i) REQUIRE(store->charge({&kept, 1}).outcome == Outcome::admitted);
+    group.wait_for_replica(5s);
+
+    constexpr int thread_count = 4;
+    struct Record {
+        Clock::time_point start, end;
+        Outcome outcome;
+    };
+    std::vector<std::vector<Record>> records(thread_count);
+    std::vector<CounterRequest> traffic;
+    for (int t = 0; t < thread_count; ++t)
+        traffic.push_back({test::counter("traffic" + std::to_string(t) + "@example.com", 3600),
+                           1'000'000, 1});
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < thread_count; ++t)
+        threads.emplace_back([&, t] {
+            // Paced like mail (about 250 decisions/s per thread), bounded in count.
+            for (int i = 0; i < 20'000 && !stop; ++i) {
+                const auto start = Clock::now();
+                const auto d = store->charge({&traffic[static_cast<std::size_t>(t)], 1});
+                records[static_cast<std::size_t>(t)].push_back({start, Clock::now(), d.outcome});
+                std::this_thread::sleep_for(4ms);
+            }
+        });
+    std::this_thread::sleep_for(700ms);
+    const auto killed_at = Clock::now();
+    const int old_master_port = group.master().port();
+    group.master().crash();
+    // Until decisions flow again (bounded), then one more second of traffic.
+    const auto give_up = killed_at + 30s;
+    bool resumed = false;
+    while (!resumed && Clock::now() < give_up) {
+        std::this_thread::sleep_for(200ms);
+        const CounterRequest probe{test::counter("probe@example.com", 3600), 1'000'000, 1};
+        resumed = store->check({&probe, 1}).outcome == Outcome::admitted;
+    }
+    std::this_thread::sleep_for(1s);
+    stop = true;
+    for (auto& t : threads) t.join();
+    REQUIRE(resumed);
+
+    std::size_t errors = 0, admitted_total = 0;
+    std::optional<Clock::time_point> first_error, last_error, first_admitted_after;
+    for (const auto& thread_records : records)
+        for (const auto& r : thread_records) {
+            if (r.outcome == Outcome::store_error) {
+                ++errors;
+                if (!first_error || r.start < *first_error) first_error = r.start;
+                if (!last_error || r.end > *last_error) last_error = r.end;
+            } else if (r.outcome == Outcome::admitted) {
+                ++admitted_total;
+            }
+        }
+    REQUIRE(first_error.has_value());  // the kill was noticed
+    for (const auto& thread_records : records)
+        for (const auto& r : thread_records)
+            if (r.outcome == Outcome::admitted && r.start > *last_error &&
+                (!first_admitted_after || r.end < *first_admitted_after))
+                first_admitted_after = r.end;
+    REQUIRE(first_admitted_after.has_value());  // decisions flow again
+    const double gap_ms = ms_between(*first_error, *first_admitted_after);
+    MESSAGE("failover: " << errors << " store_error decisions of " << errors + admitted_total
+                         << "; errors from +" << ms_between(killed_at, *first_error) << " ms to +"
+                         << ms_between(killed_at, *last_error)
+                         << " ms after the kill; first admitted again at +"
+                         << ms_between(killed_at, *first_admitted_after) << " ms; gap " << gap_ms
+                         << " ms");
+    CHECK(gap_ms < 15'000);
+    // Once back, it stays back: no error after the first admitted decision.
+    std::size_t errors_after = 0;
+    for (const auto& thread_records : records)
+        for (const auto& r : thread_records)
+            errors_after += r.outcome == Outcome::store_error && r.start > *first_admitted_after;
+    CHECK(errors_after == 0);
+
+    // The Sentinels promoted the replica, and the store writes there.
+    CHECK(group.master_port_per_sentinels() == group.replica().port());
+    CHECK(group.master_port_per_sentinels() != old_master_port);
+    CHECK(group.replica().cli({"ROLE"}).starts_with("master"));
+    // Replicated before the kill: all there.
+    CHECK(counted(*store, kept.counter) == std::optional<std::uint64_t>(20));
+    // Traffic during the kill: replication is asynchronous, so the writes of
+    // the last moments before the kill may be lost (never more counted than
+    // admitted, but for calls that failed after Redis applied them).
+    std::size_t lost = 0;
+    for (int t = 0; t < thread_count; ++t) {
+        std::size_t admitted = 0, failed = 0;
+        for (const auto& r : records[static_cast<std::size_t>(t)]) {
+            admitted += r.outcome == Outcome::admitted;
+            failed += r.outcome == Outcome::store_error;
+        }
+        const auto now_counted = counted(*store, traffic[static_cast<std::size_t>(t)].counter);
+        REQUIRE(now_counted.has_value());
+        CHECK(*now_counted <= admitted + failed);
+        if (*now_counted < admitted) lost += admitted - *now_counted;
+    }
+    MESSAGE("admitted units lost with the master (not yet replicated): " << lost);
+    CHECK(lost <= 2 * thread_count);  // at most the calls in flight at the kill, on loopback
+}
+
+}  // TEST_SUITE("sentinel")
+
+TEST_SUITE("cluster") {
+
+namespace {
+test::ClusterGroup& shared_cluster() {
+    static test::ClusterGroup cluster;
+    return cluster;
+}
+
+// `count` tracked values whose slots cover every master of the cluster.
+std::vector<std::string> spread_values(test::ClusterGroup& cluster, const std::string& stem,
+                                       std::size_t count) {
+    std::vector<std::string> values;
+    // CRC16 is linear: names differing in one digit tend to share a few
+    // slot ranges, so vary them more (a multiplicative hash of i).
+    for (std::size_t i = 0; i < count; ++i)
+        values.push_back(stem + std::to_string(i) + "." + std::to_string(i * 2654435761u % 100003) +
+                         "@example.com");
+    for (std::size_t n = 0; n < cluster.size(); ++n) {
+        const auto owned = cluster.slots_of(n);
+        const bool some = std::any_of(values.begin(), values.end(), [&](const std::string& v) {
+            return owned[slot_of(test::counter(v, 3600))];
+        });
+        REQUIRE_MESSAGE(some, "no value on node " << n);
+    }
+    return values;
+}
+}  // namespace
+
+TEST_CASE("the store contract, in a Redis Cluster") {
+    auto& cluster = shared_cluster();
+    test::run_store_contract([&](test::SimClock& clock) {
+        cluster.flush_all();
+        return open_store(test::store_options(cluster.url(), clock.function()));
+    });
+}
+
+TEST_CASE("Cluster: a message over two slots is charged per slot, refunded when a later slot refuses") {
+    auto& cluster = shared_cluster();
+    cluster.flush_all();
+    test::SimClock clock;
+    auto store = open_store(test::store_options(cluster.url(), clock.function()));
+    const CounterId sender{"p", "sender", "messages", 3600, "a@example.com"};
+    const CounterId net{"p", "client_net", "messages", 3600, "192.0.2.0/24"};
+    REQUIRE(slot_of(sender) != slot_of(net));
+    const std::vector<CounterRequest> message{{sender, 10, 1}, {net, 1, 1}};
+    const auto first = store->charge(message);
+    REQUIRE(first.outcome == Outcome::admitted);
+    REQUIRE(first.receipt.entries.size() == 2);
+    CHECK(first.receipt.entries[0].counter == sender);  // request order
+    CHECK(first.receipt.entries[1].counter == net);
+    const auto refused = store->charge(message);  // the net is full: the sender's charge is undone
+    REQUIRE(refused.outcome == Outcome::refused);
+    CHECK(refused.refused_index == 1);
+    CHECK(refused.count == 1);
+    CHECK(refused.limit == 1);
+    REQUIRE(refused.retry_after.has_value());
+    CHECK(counted(*store, sender) == std::optional<std::uint64_t>(1));
+    CHECK(counted(*store, net) == std::optional<std::uint64_t>(1));
+    // check() combines the slots: the first refusing request in request order.
+    const std::vector<CounterRequest> both_full{{sender, 1, 1}, {net, 1, 1}};
+    const auto checked = store->check(both_full);
+    REQUIRE(checked.outcome == Outcome::refused);
+    CHECK(checked.refused_index == 0);
+    // Refund of a receipt over two slots.
+    CHECK(store->refund(first.receipt) == Outcome::admitted);
+    CHECK(counted(*store, sender) == std::optional<std::uint64_t>(0));
+    CHECK(counted(*store, net) == std::optional<std::uint64_t>(0));
+}
+
+TEST_CASE("Cluster: 32 threads, values on every master: exactly the limit admitted, per value and over slots") {
+    auto& cluster = shared_cluster();
+    cluster.flush_all();
+    // 32 threads share 8 connections per node on a busy 2-core machine: a
+    // generous timeout, so that this test is about counting, not speed.
+    auto options = test::store_options(cluster.url());
+    options.timeout = 2s;
+    auto store = open_store(options);
+    const auto senders = spread_values(cluster, "exact", 64);
+    const auto nets = spread_values(cluster, "net", 8);
+    constexpr std::uint64_t sender_limit = 5, net_limit = 30;
+    std::mutex mutex;
+    std::map<std::string, std::uint64_t> admitted_units;  // counter value -> units admitted
+    std::atomic<int> errors{0}, admitted{0};
+    std::latch start(32);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 32; ++t)
+        threads.emplace_back([&, t] {
+            start.arrive_and_wait();
+            for (int i = 0; i < 40; ++i) {
+                const std::size_t k = static_cast<std::size_t>(t * 40 + i);
+                const std::string& s = senders[k % senders.size()];
+                const std::string& n = nets[(k / 3) % nets.size()];
+                // Half the messages are single-slot, half span two slots.
+                std::vector<CounterRequest> message{{test::counter(s, 3600), sender_limit, 1}};
+                if (i % 2) message.push_back({CounterId{"user1_ratelimit", "client_net", "messages", 3600, n}, net_limit, 1});
+                const auto d = store->charge(message);
+                if (d.outcome == Outcome::store_error) ++errors;
+                if (d.outcome != Outcome::admitted) continue;
+                ++admitted;
+                std::lock_guard lock(mutex);
+                for (const auto& r : message) admitted_units[r.counter.tracked_value] += 1;
+            }
+        });
+    for (auto& t : threads) t.join();
+    CHECK(errors == 0);
+    MESSAGE(admitted.load() << " of 1280 messages admitted");
+    for (const auto& s : senders) {
+        CAPTURE(s);
+        CHECK(admitted_units[s] == sender_limit);  // 20 tries each: exactly the limit
+        const auto now_counted = counted(*store, test::counter(s, 3600));
+        REQUIRE(now_counted.has_value());
+        CHECK(*now_counted == admitted_units[s]);
+    }
+    for (const auto& n : nets) {
+        CAPTURE(n);
+        CHECK(admitted_units[n] <= net_limit);
+        // Nothing stays charged for a refused message: the count is what was admitted.
+        const auto now_counted = counted(*store, CounterId{"user1_ratelimit", "client_net", "messages", 3600, n});
+        REQUIRE(now_counted.has_value());
+        CHECK(*now_counted == admitted_units[n]);
+    }
+}
+
+TEST_CASE("Cluster: resharding during traffic: a bounded few store errors, no over-admission") {
+    auto& cluster = shared_cluster();
+    cluster.flush_all();
+    auto options = test::store_options(cluster.url());
+    options.timeout = 250ms;
+    auto store = open_store(options);
+    const auto values = spread_values(cluster, "moving", 300);
+    constexpr std::uint64_t limit = 40;
+    std::vector<std::atomic<std::uint64_t>> admitted(values.size()), failed(values.size());
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> decisions{0};
+    std::mutex sample_mutex;
+    std::map<std::string, int> error_kinds;  // first 60 characters of each error
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t)
+        threads.emplace_back([&, t] {
+            for (std::size_t i = 0; i < 200'000 && !stop; ++i) {
+                const std::size_t v = (static_cast<std::size_t>(t) * 7919 + i * 31) % values.size();
+                const CounterRequest req{test::counter(values[v], 3600), limit, 1};
+                const auto d = store->charge({&req, 1});
+                ++decisions;
+                if (d.outcome == Outcome::admitted) ++admitted[v];
+                else if (d.outcome == Outcome::store_error) {
+                    ++failed[v];
+                    std::lock_guard lock(sample_mutex);
+                    ++error_kinds[d.error.substr(0, 60)];
+                }
+                if (i % 8 == 0) std::this_thread::sleep_for(1ms);
+            }
+        });
+    std::this_thread::sleep_for(300ms);
+    const auto before = cluster.slots_of(1);
+    const auto reshard_start = Clock::now();
+    cluster.reshard(0, 1, 500);
+    cluster.reshard(2, 0, 500);
+    const double reshard_ms = ms_between(reshard_start, Clock::now());
+    std::this_thread::sleep_for(300ms);
+    stop = true;
+    for (auto& t : threads) t.join();
+
+    const auto after = cluster.slots_of(1);
+    CHECK(std::count(after.begin(), after.end(), true) == std::count(before.begin(), before.end(), true) + 500);
+    std::uint64_t errors = 0, over = 0, saturated = 0;
+    for (std::size_t v = 0; v < values.size(); ++v) {
+        errors += failed[v];
+        over += admitted[v] > limit;
+        saturated += admitted[v] == limit;
+        const auto now_counted = counted(*store, test::counter(values[v], 3600));
+        REQUIRE(now_counted.has_value());
+        // A failed call may have been applied (its reply lost): never more.
+        CHECK(*now_counted >= admitted[v]);
+        CHECK(*now_counted <= admitted[v] + failed[v]);
+    }
+    MESSAGE("resharding 2 x 500 slots took " << reshard_ms << " ms during " << decisions.load()
+                                             << " decisions: " << errors << " store errors, "
+                                             << saturated << " of " << values.size()
+                                             << " values at their limit");
+    for (const auto& [kind, n] : error_kinds) MESSAGE(n << " x " << kind);
+    CHECK(over == 0);
+    CHECK(errors <= 20);
+}
+
+TEST_CASE("Cluster: a node stopped: only values in its slots get store_error") {
+    test::ClusterGroup cluster;  // a private one: this test stops a node
+    auto options = test::store_options(cluster.url());
+    options.timeout = 250ms;
+    auto store = open_store(options);
+    const auto values = spread_values(cluster, "v", 60);
+    const auto lost_slots = cluster.slots_of(2);
+    std::vector<CounterRequest> requests;
+    for (const auto& v : values) requests.push_back({test::counter(v, 3600), 100, 1});
+    for (const auto& r : requests) REQUIRE(store->charge({&r, 1}).outcome == Outcome::admitted);
+    // A value on a surviving node, one on the node about to stop.
+    const auto on_lost = std::find_if(requests.begin(), requests.end(),
+                                      [&](const CounterRequest& r) { return lost_slots[slot_of(r.counter)]; });
+    const auto on_kept = std::find_if(requests.begin(), requests.end(),
+                                      [&](const CounterRequest& r) { return !lost_slots[slot_of(r.counter)]; });
+    REQUIRE(on_lost != requests.end());
+    REQUIRE(on_kept != requests.end());
+
+    cluster.node(2).stop();
+    for (int round = 0; round < 3; ++round) {
+        std::size_t wrong = 0, failed = 0;
+        for (const auto& r : requests) {
+            const auto started = Clock::now();
+            const auto d = store->charge({&r, 1});
+            const bool should_fail = lost_slots[slot_of(r.counter)];
+            failed += d.outcome == Outcome::store_error;
+            if ((d.outcome == Outcome::store_error) != should_fail) ++wrong;
+            CHECK(Clock::now() - started < options.timeout + 50ms);
+        }
+        CAPTURE(round);
+        CHECK(wrong == 0);
+        CHECK(failed > 0);
+    }
+    // A message over a surviving slot and the lost one: store_error, and the
+    // surviving slot's charge is refunded.
+    const auto kept_before = counted(*store, on_kept->counter);
+    REQUIRE(kept_before.has_value());
+    const std::vector<CounterRequest> mixed{*on_kept, *on_lost};
+    CHECK(store->charge(mixed).outcome == Outcome::store_error);
+    CHECK(counted(*store, on_kept->counter) == kept_before);
+    // status scans the masters it can reach: a store_error, not a hang.
+    CHECK(store->most_loaded(10).outcome == Outcome::store_error);
+}
+
+}  // TEST_SUITE("cluster")

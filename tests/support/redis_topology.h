@@ -1,0 +1,76 @@
+// Multi-server Redis deployments for integration tests, built from
+// RedisServer (free loopback ports, temporary directories, stopped by PID):
+//
+//   SentinelGroup sentinels;      // a master, a replica, three Sentinels
+//   sentinels.url();              // "redis+sentinel://127.0.0.1:S1,…/qm-master"
+//   sentinels.master().crash();   // SIGKILL: the Sentinels fail over in a few seconds
+//
+//   ClusterGroup cluster;         // three masters, all 16384 slots covered
+//   cluster.url();                // "redis+cluster://127.0.0.1:P1,…"
+//   cluster.reshard(0, 1, 500);   // redis-cli --cluster reshard … --cluster-yes
+//
+// Every wait is bounded; a deployment that does not come up throws
+// std::runtime_error.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis_server.h"
+
+namespace quotamilter::test {
+
+class SentinelGroup {
+public:
+    // Sentinels with down-after-milliseconds 1000 and failover-timeout 3000:
+    // a failover completes in a few seconds.
+    explicit SentinelGroup(std::string master_name = "qm-master", int sentinel_count = 3);
+
+    std::string url() const;
+    const std::string& master_name() const { return master_name_; }
+    RedisServer& master() { return *master_; }
+    RedisServer& replica() { return *replica_; }
+    std::vector<std::unique_ptr<RedisServer>>& sentinels() { return sentinels_; }
+
+    // The master's port according to the first Sentinel that answers (0: none).
+    int master_port_per_sentinels() const;
+    // Until every Sentinel knows the replica and the other Sentinels, so that
+    // a failover can happen (hello messages go out every 2 s).
+    void wait_until_failover_ready(std::chrono::seconds limit);
+    // Until the replica has acknowledged every write of the master so far.
+    void wait_for_replica(std::chrono::seconds limit);
+
+private:
+    std::string master_name_;
+    std::unique_ptr<RedisServer> master_;
+    std::unique_ptr<RedisServer> replica_;
+    std::vector<std::unique_ptr<RedisServer>> sentinels_;
+};
+
+class ClusterGroup {
+public:
+    // `master_count` masters, no replicas; cluster-require-full-coverage no,
+    // so a stopped node only takes its own slots away.
+    explicit ClusterGroup(int master_count = 3);
+
+    std::string url() const;
+    RedisServer& node(std::size_t i) { return *nodes_.at(i); }
+    std::size_t size() const { return nodes_.size(); }
+    std::string node_id(std::size_t i) const;
+
+    void flush_all();  // FLUSHALL on every running node
+    // Moves `slots` slots (and their keys) from node `from` to node `to`
+    // while clients keep working: redis-cli --cluster reshard.
+    void reshard(std::size_t from, std::size_t to, int slots);
+    // The slots node `i` serves now (CLUSTER NODES, "myself" line).
+    std::vector<bool> slots_of(std::size_t i) const;
+
+private:
+    void wait_until_ok(std::chrono::seconds limit);
+
+    std::vector<std::unique_ptr<RedisServer>> nodes_;
+};
+
+}  // namespace quotamilter::test
