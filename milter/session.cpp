@@ -88,6 +88,8 @@ std::string_view stage_name(int stage) {
 
 }  // namespace
 
+Session::Message::Message() = default;
+
 Session::Session(FilterEnvironment& environment, bool body_negotiated)
     : env_(environment), body_negotiated_(body_negotiated) {
     env_.open_sessions.fetch_add(1, std::memory_order_relaxed);

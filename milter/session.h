@@ -97,6 +97,9 @@ public:
 
 private:
     struct Message {
+        // Declared (defined in session.cpp) so that clang sees std::optional<Message>
+        // as constructible before the member initialisers below are parsed (fuzz build).
+        Message();
         std::shared_ptr<const rules::RuleSet> rules;  // the snapshot taken at MAIL FROM
         rules::MessageFacts facts;
         std::string queue_id;

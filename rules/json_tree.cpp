@@ -7,6 +7,14 @@
 
 namespace quotamilter::rules {
 
+JsonValue::JsonValue() = default;
+JsonValue::~JsonValue() = default;
+JsonValue::JsonValue(const JsonValue&) = default;
+JsonValue::JsonValue(JsonValue&&) noexcept = default;
+JsonValue& JsonValue::operator=(const JsonValue&) = default;
+JsonValue& JsonValue::operator=(JsonValue&&) noexcept = default;
+
+
 std::string_view JsonValue::kind_name() const {
     switch (kind) {
         case Kind::null: return "null";

@@ -35,6 +35,16 @@ struct JsonValue {
     std::vector<JsonValue> items;  // Kind::array
     std::vector<std::pair<JsonMember, JsonValue>> members;  // Kind::object, in file order
 
+    // Declared here, defined in json_tree.cpp where JsonValue is complete:
+    // clang would otherwise instantiate the members' destructor while
+    // std::pair<JsonMember, JsonValue> is still incomplete (the fuzz build).
+    JsonValue();
+    ~JsonValue();
+    JsonValue(const JsonValue&);
+    JsonValue(JsonValue&&) noexcept;
+    JsonValue& operator=(const JsonValue&);
+    JsonValue& operator=(JsonValue&&) noexcept;
+
     // "a string", "an integer", ... for messages.
     std::string_view kind_name() const;
 };

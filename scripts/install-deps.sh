@@ -10,6 +10,8 @@ packages=(
   libre2-dev prometheus-cpp-dev
   # tests, demo, benchmarks
   redis-server redis-tools postfix swaks python3 python3-jsonschema procps iproute2
+  # fuzzing (scripts/fuzz.sh: clang++ with libFuzzer)
+  clang libclang-rt-14-dev
 )
 
 missing=()
