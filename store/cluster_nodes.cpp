@@ -8,7 +8,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int max_redirections = 5;
+constexpr int quick_redirections = 3;
+constexpr int max_redirections = 30;
 constexpr std::chrono::milliseconds tryagain_pause{10};
 
 std::string address_text(const RedisAddress& a) { return a.host + ":" + std::to_string(a.port); }
@@ -178,6 +179,11 @@ bool ClusterNodes::run_in_slot(std::uint16_t slot, std::span<const RedisCommand>
                     text + ")";
             return false;
         }
+        // While a migration ends, the nodes learn the slot's new owner one by
+        // one: a MOVED may point back and forth for a moment. Beyond the
+        // first hops, pause before following (still within the deadline).
+        if (redirections > quick_redirections)
+            std::this_thread::sleep_for(std::min<Clock::duration>(tryagain_pause, deadline - Clock::now()));
         const auto target = cluster::redirect_address(text);
         if (!target) {
             error = "Redis Cluster: cannot parse '" + text + "'";

@@ -140,7 +140,7 @@ bool SentinelLink::run(std::span<const RedisCommand> commands, std::vector<Reply
         }
         std::string why;
         if (!resolve(master->pool, deadline, why)) {
-            if (why != error) error += "; " + why;
+            if (!why.empty() && why != error) error += "; " + why;
             return false;
         }
     }

@@ -295,8 +295,12 @@ TEST_CASE("Cluster: 32 threads, values on every master: exactly the limit admitt
 TEST_CASE("Cluster: resharding during traffic: a bounded few store errors, no over-admission") {
     auto& cluster = shared_cluster();
     cluster.flush_all();
+    // What is tested is routing during a migration (MOVED, ASK, TRYAGAIN),
+    // not speed: on this shared 2-core machine a node may stall past 250 ms
+    // under load (seen: load average 17), and the pool's back-off then turns
+    // one timeout into up to 1 s of fast failures for that node.
     auto options = test::store_options(cluster.url());
-    options.timeout = 250ms;
+    options.timeout = 2s;
     auto store = open_store(options);
     const auto values = spread_values(cluster, "moving", 300);
     constexpr std::uint64_t limit = 40;
@@ -317,7 +321,7 @@ TEST_CASE("Cluster: resharding during traffic: a bounded few store errors, no ov
                 else if (d.outcome == Outcome::store_error) {
                     ++failed[v];
                     std::lock_guard lock(sample_mutex);
-                    ++error_kinds[d.error.substr(0, 60)];
+                    ++error_kinds[d.error.substr(0, d.error.find(" (not retrying"))];
                 }
                 if (i % 8 == 0) std::this_thread::sleep_for(1ms);
             }
