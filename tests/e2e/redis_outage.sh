@@ -3,7 +3,8 @@
 # 2 seconds, quotamilter stays alive, and mail is accepted again, without
 # restarting quotamilter, once Redis is back.
 source "$(dirname "$0")/common.sh"
-e2e_stack "$E2E_DIR/rules/e2e-quotas.json"
+# The default store timeout (250 ms): the outage must be noticed that fast.
+e2e_stack "$E2E_DIR/rules/e2e-quotas.json" --store-timeout-ms 250
 sender=outage@hudedu.net
 max_seconds=2.0
 
@@ -44,8 +45,7 @@ expect_recovery() {
   expect_eq "$outcome" accepted "$what: mail accepted again without restarting quotamilter"
 }
 
-read -r outcome _ <<<"$(try_once)"
-expect_eq "$outcome" accepted "baseline: message accepted with Redis up"
+expect_recovery "baseline (Redis up)"   # bounded retries: a busy machine may tempfail once
 qm_pid_before="$QM_PID"
 
 # 1. Redis dies.

@@ -43,7 +43,7 @@ reload_and_wait() {
 write_rules 3
 qm_start_redis REDIS
 qm_start_sink SINK
-qm_start_quotamilter QM "$rules" "redis://127.0.0.1:$REDIS_PORT/0"
+qm_start_quotamilter QM "$rules" "redis://127.0.0.1:$REDIS_PORT/0" "${E2E_STORE_TIMEOUT[@]}"
 e2e_prepare_mutation
 qm_start_postfix PF "$(e2e_milter_for QM)" "$SINK_PORT"
 

@@ -10,8 +10,8 @@ qm_harness_init
 qm_start_redis REDIS
 qm_start_sink SINK
 redis_url="redis://127.0.0.1:$REDIS_PORT/0"
-qm_start_quotamilter QM1 "$rules" "$redis_url"
-qm_start_quotamilter_unix QM2 "$rules" "$redis_url"   # one TCP, one unix socket
+qm_start_quotamilter QM1 "$rules" "$redis_url" "${E2E_STORE_TIMEOUT[@]}"
+qm_start_quotamilter_unix QM2 "$rules" "$redis_url" "${E2E_STORE_TIMEOUT[@]}"   # one TCP, one unix socket
 e2e_prepare_mutation
 qm_start_postfix PF1 "$(e2e_milter_for QM1)" "$SINK_PORT"
 qm_start_postfix PF2 "$(e2e_milter_for QM2)" "$SINK_PORT"
