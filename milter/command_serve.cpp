@@ -49,7 +49,9 @@ constexpr const char* kServeHelp =
     "  --user USER, --group GROUP  run as, once the socket is open (when started as root)\n"
     "  --non-smtp auto|always|never  how to recognise non_smtpd_milters mail\n"
     "                            (default auto: Postfix's port-0 local connect)\n"
-    "  --metrics HOST:PORT       serve Prometheus metrics at http://HOST:PORT/metrics\n";
+    "  --metrics HOST:PORT       serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "  --monitor                 every policy in monitor mode: count and log \"would ...\",\n"
+    "                            never refuse (roll out a new rule file safely)\n";
 
 std::string hide_password(const std::string& url) {
     // redis://user:secret@host -> redis://user:***@host
@@ -78,9 +80,10 @@ sigset_t serve_signals() {
 // once and the open sessions are closed right away (see run_serve).
 class SignalThread {
 public:
-    SignalThread(milter::RulesHolder& holder, std::string rules_path, milter::Logger& logger,
+    SignalThread(milter::RulesHolder& holder, std::string rules_path, bool monitor_all, milter::Logger& logger,
                  milter::Metrics& metrics, const std::atomic<long>& open_sessions, std::chrono::milliseconds drain)
-        : open_sessions_(open_sessions),
+        : monitor_all_(monitor_all),
+          open_sessions_(open_sessions),
           drain_(drain),
           thread_([this, &holder, rules_path = std::move(rules_path), &logger, &metrics] {
               run(holder, rules_path, logger, metrics);
@@ -110,7 +113,7 @@ private:
             try {
                 if (signal == SIGUSR1) {
                     logger.info(fmt::format("SIGUSR1: reloading {}", rules_path));
-                    milter::reload_rules(holder, rules_path, logger, &metrics);
+                    milter::reload_rules(holder, rules_path, logger, &metrics, monitor_all_);
                 } else {
                     logger.info(fmt::format("{}: stopping", signal == SIGINT ? "SIGINT" : signal == SIGHUP ? "SIGHUP" : "SIGTERM"));
                     drain_then_stop(logger);
@@ -121,6 +124,7 @@ private:
         }
     }
 
+    const bool monitor_all_;
     const std::atomic<long>& open_sessions_;
     const std::chrono::milliseconds drain_;
     std::atomic<bool> stop_{false};
@@ -153,7 +157,7 @@ int run_serve(const Args& args) {
                                                  ? milter::make_syslog_logger(config.log_level, config.syslog_facility)
                                                  : milter::make_stderr_logger(config.log_level);
 
-    milter::RulesLoad loaded = milter::load_rules(config.rules);
+    milter::RulesLoad loaded = milter::load_rules(config.rules, config.monitor);
     if (!loaded.rules) {
         for (const auto& error : loaded.errors) {
             std::fprintf(stderr, "%s\n", error.c_str());
@@ -210,15 +214,16 @@ int run_serve(const Args& args) {
         if (config.log == "syslog") logger->error(e.what());
         return 1;
     }
-    logger->info(fmt::format("starting: socket={} rules={} ({}) store={} on_store_error={}{}", config.socket,
-                             config.rules, milter::describe_rules(*loaded.rules), hide_password(config.redis),
+    logger->info(fmt::format("starting: socket={} rules={} ({}{}) store={} on_store_error={}{}", config.socket,
+                             config.rules, milter::describe_rules(*loaded.rules),
+                             config.monitor ? ", all in monitor mode (global switch)" : "", hide_password(config.redis),
                              config.on_store_error == milter::OnStoreError::tempfail ? "tempfail" : "accept",
                              config.metrics.empty() ? "" : " metrics=http://" + config.metrics + "/metrics"));
     loaded.rules.reset();
 
     int status = 0;
     {
-        SignalThread signal_thread(holder, config.rules, *logger, *metrics, environment.open_sessions,
+        SignalThread signal_thread(holder, config.rules, config.monitor, *logger, *metrics, environment.open_sessions,
                                    config.shutdown_timeout);
         status = milter::run_milter_loop();
     }

@@ -9,11 +9,13 @@
 
 namespace quotamilter::milter {
 
-RulesLoad load_rules(const std::string& path) {
+RulesLoad load_rules(const std::string& path, bool monitor_all) {
     RulesLoad result;
     try {
         rules::LoadResult loaded = rules::load_rules_file(path);
         if (auto* rule_set = std::get_if<rules::RuleSet>(&loaded)) {
+            if (monitor_all)
+                for (auto& policy : rule_set->policies) policy.mode = rules::Mode::monitor;
             result.rules = std::make_shared<const rules::RuleSet>(std::move(*rule_set));
         } else {
             for (const auto& diagnostic : std::get<std::vector<rules::Diagnostic>>(loaded))
@@ -33,8 +35,9 @@ std::string describe_rules(const rules::RuleSet& rules) {
                        rules.needs_body() ? ", byte quotas (body inspected)" : "");
 }
 
-bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, Metrics* metrics) {
-    RulesLoad loaded = load_rules(path);
+bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, Metrics* metrics,
+                  bool monitor_all) {
+    RulesLoad loaded = load_rules(path, monitor_all);
     if (metrics) metrics->rules_loaded(loaded.rules != nullptr);
     if (!loaded.rules) {
         for (const auto& error : loaded.errors) logger.error(fmt::format("reload: {}", error));
@@ -49,7 +52,8 @@ bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, 
     const std::string summary = describe_rules(*loaded.rules);
     const bool body_after = loaded.rules->needs_body();
     holder.replace(std::move(loaded.rules));
-    logger.info(fmt::format("reload: rules from {} in force: {}{}", path, summary,
+    logger.info(fmt::format("reload: rules from {} in force: {}{}{}", path, summary,
+                            monitor_all ? ", all in monitor mode (global switch)" : "",
                             body_after && !body_before ? " (byte counting starts with new connections)" : ""));
     return true;
 }

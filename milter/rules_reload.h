@@ -18,11 +18,14 @@ struct RulesLoad {
     std::vector<std::string> errors;              // "FILE:LINE:COL: message", one per problem
 };
 
-RulesLoad load_rules(const std::string& path);
+// `monitor_all`: the global monitor switch (config `monitor`, `--monitor`):
+// every policy counts and logs "would ..." but never refuses.
+RulesLoad load_rules(const std::string& path, bool monitor_all = false);
 
 // Loads `path` and swaps it in; on failure logs every error and keeps the
 // rules in force. Returns whether the new rules were applied.
-bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, Metrics* metrics = nullptr);
+bool reload_rules(RulesHolder& holder, const std::string& path, Logger& logger, Metrics* metrics = nullptr,
+                  bool monitor_all = false);
 
 // "N policies, M quotas" for log lines.
 std::string describe_rules(const rules::RuleSet& rules);

@@ -86,6 +86,10 @@ void apply_key(ServeConfig& config, const std::string& key, const json& value) {
     else if (key == "milter_timeout_s") config.milter_timeout = std::chrono::seconds(need_integer(value, key, 1, 86400));
     else if (key == "shutdown_timeout_ms") config.shutdown_timeout = std::chrono::milliseconds(need_integer(value, key, 0, 600000));
     else if (key == "metrics") config.metrics = need_string(value, key);
+    else if (key == "monitor") {
+        if (!value.is_boolean()) throw ConfigError(fmt::format("{} must be true or false", key));
+        config.monitor = value.get<bool>();
+    }
     else if (key == "$schema" || key == "description") (void)need_string(value, key);  // for editors and humans
     else throw ConfigError(fmt::format("unknown key '{}' (see docs/CONFIG.md)", key));
 }
@@ -127,7 +131,7 @@ const std::set<std::string>& serve_value_options() {
 }
 
 const std::set<std::string>& serve_flag_options() {
-    static const std::set<std::string> flags = {"syslog", "help"};
+    static const std::set<std::string> flags = {"syslog", "monitor", "help"};
     return flags;
 }
 
@@ -152,6 +156,7 @@ ServeConfig resolve_serve_config(const cli::ParsedArgs& args) {
         if (auto v = args.value("non-smtp")) config.non_smtp = parse_non_smtp(*v);
         if (auto v = args.value("metrics")) config.metrics = *v;
         if (args.has("syslog")) config.log = "syslog";
+        if (args.has("monitor")) config.monitor = true;
     } catch (const ConfigError& e) {
         throw cli::UsageError(e.what());
     }

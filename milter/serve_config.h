@@ -41,6 +41,7 @@ struct ServeConfig {
     int listen_backlog = 0;                // 0: libmilter's default
     std::chrono::seconds milter_timeout{7210};        // smfi_settimeout: MTA I/O timeout
     std::chrono::milliseconds shutdown_timeout{5000};  // SIGTERM: keep serving open sessions this long
+    bool monitor = false;                  // global monitor switch: count and log, never refuse
     std::string metrics;                   // Prometheus endpoint "HOST:PORT"; empty: none
 };
 

@@ -47,6 +47,7 @@ TEST_CASE("defaults") {
     CHECK_FALSE(config.group.has_value());
     CHECK(config.non_smtp == NonSmtpDetection::automatic);
     CHECK(config.metrics.empty());
+    CHECK_FALSE(config.monitor);
     CHECK(config.shutdown_timeout == std::chrono::milliseconds(5000));
     CHECK(config.store_pool_size == 8);
 }
@@ -58,7 +59,7 @@ TEST_CASE("every documented key is read") {
         "key_prefix": "x:", "log": "syslog", "syslog_facility": "local3", "log_level": "debug",
         "user": "nobody", "group": "nogroup", "store_pool_size": 4, "non_smtp": "never",
         "listen_backlog": 64, "milter_timeout_s": 60, "shutdown_timeout_ms": 500,
-        "metrics": "127.0.0.1:9369", "description": "test" })",
+        "metrics": "127.0.0.1:9369", "monitor": true, "description": "test" })",
                                             "c.json");
     CHECK(config.socket == "inet:8899@127.0.0.1");
     CHECK(config.socket_mode == 0600);
@@ -78,6 +79,7 @@ TEST_CASE("every documented key is read") {
     CHECK(config.milter_timeout == std::chrono::seconds(60));
     CHECK(config.shutdown_timeout == std::chrono::milliseconds(500));
     CHECK(config.metrics == "127.0.0.1:9369");
+    CHECK(config.monitor);
 }
 
 TEST_CASE("unknown keys, wrong types and bad values are errors naming the file and key") {
@@ -98,6 +100,7 @@ TEST_CASE("unknown keys, wrong types and bad values are errors naming the file a
     CHECK(message_of(R"({"log": "file"})").find("stderr or syslog") != std::string::npos);
     CHECK(message_of(R"({"syslog_facility": "mial"})").find("unknown syslog facility") != std::string::npos);
     CHECK(message_of(R"({"log_level": "loud"})").find("unknown log level") != std::string::npos);
+    CHECK(message_of(R"({"monitor": "yes"})").find("monitor must be true or false") != std::string::npos);
     CHECK(message_of(R"([1,2])").find("must be a JSON object") != std::string::npos);
     CHECK(message_of(R"({"socket": )").find("invalid JSON") != std::string::npos);
     CHECK(message_of(R"({"socket": "unix:/x"})").empty());
@@ -108,7 +111,7 @@ TEST_CASE("flags override the config file") {
                        "on_store_error": "accept", "rules": "/file/rules.json", "key_prefix": "f:" })");
     ServeConfig config = resolve_serve_config(parse({"--config", file.path.string(), "--redis", "memory:",
                                                      "--on-store-error=tempfail", "--syslog",
-                                                     "--store-timeout-ms", "50"}));
+                                                     "--store-timeout-ms", "50", "--monitor"}));
     CHECK(config.socket == "unix:/tmp/from-file.sock");    // from the file
     CHECK(config.rules == "/file/rules.json");
     CHECK(config.key_prefix == "f:");
@@ -116,6 +119,7 @@ TEST_CASE("flags override the config file") {
     CHECK(config.on_store_error == OnStoreError::tempfail);
     CHECK(config.log == "syslog");
     CHECK(config.store_timeout == std::chrono::milliseconds(50));
+    CHECK(config.monitor);
 }
 
 TEST_CASE("bad flags are usage errors; a missing config file is an error") {

@@ -38,3 +38,24 @@ TEST_CASE("reload: a broken file keeps the rules in force and logs FILE:LINE:COL
     CHECK_FALSE(reload_rules(holder, path.string(), logger));
     CHECK(holder.current()->policies.size() == 1);
 }
+
+TEST_CASE("the global monitor switch puts every policy in monitor mode, at start and on reload") {
+    const auto path = std::filesystem::temp_directory_path() / ("qm-monitor-" + std::to_string(::getpid()) + ".json");
+    std::ofstream(path) << R"({ "version": 1, "policies": [
+        { "name": "enforced", "match": {}, "quotas": [ { "track": "sender", "messages": 1, "window": "1h" } ] },
+        { "name": "watched", "mode": "monitor", "match": {}, "quotas": [ { "track": "sender", "messages": 1, "window": "1d" } ] } ] })";
+    RulesLoad as_written = load_rules(path.string());
+    REQUIRE(as_written.rules);
+    CHECK(as_written.rules->policies[0].mode == quotamilter::rules::Mode::enforce);
+
+    RulesLoad switched = load_rules(path.string(), true);
+    REQUIRE(switched.rules);
+    for (const auto& policy : switched.rules->policies) CHECK(policy.mode == quotamilter::rules::Mode::monitor);
+
+    RulesHolder holder(as_written.rules);
+    CapturingLogger logger;
+    CHECK(reload_rules(holder, path.string(), logger, nullptr, true));
+    for (const auto& policy : holder.current()->policies) CHECK(policy.mode == quotamilter::rules::Mode::monitor);
+    CHECK(logger.count_containing("all in monitor mode (global switch)") == 1);
+    std::filesystem::remove(path);
+}
