@@ -63,7 +63,7 @@ echo
 echo "medians over the rounds"
 printf '%-14s %8s %14s %16s %14s %14s %9s\n' rules "keys" "redis +MiB" "redis B/sender" "qm RSS before" "qm RSS after" "msg/s"
 for rules in "${rule_files[@]}"; do
-  printf '%-14s %8s %14s %16s %14s %14s %9s\n' "$rules" "$(bench_median_of "$rules" keys)" \
+  printf '%-14s %8.0f %14s %16s %14s %14s %9s\n' "$rules" "$(bench_median_of "$rules" keys)" \
     "$(bench_median_of "$rules" redis_mib)" "$(bench_median_of "$rules" bytes_per_sender)" \
     "$(bench_median_of "$rules" rss_before_mib)" "$(bench_median_of "$rules" rss_after_mib)" \
     "$(bench_median_of "$rules" rate)"
