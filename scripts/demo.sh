@@ -55,7 +55,7 @@ send() {
         --helo demo.test.invalid --timeout 20 --hide-informational 2>&1)"
     RC=$?
     set -e
-    [ "$RC" -ne 0 ] && printf '%s\n' "$OUT" | grep -Eq '^<\*\* +4[0-9][0-9]' || return 0
+    [ "$RC" -ne 0 ] && printf '%s\n' "$OUT" | grep -E '^<\*\* +4[0-9][0-9]' >/dev/null || return 0
     say "(temporary refusal, retrying: $(reply_of '^<\*\*'))"
     sleep 0.5
   done

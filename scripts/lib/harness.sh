@@ -154,7 +154,8 @@ EOF
 qm_wait_listening() {
   local port="$1" timeout="${2:-10}" pid="${3:-}" i
   for ((i = 0; i < timeout * 10; i++)); do
-    if ss -Hltn "sport = :$port" 2>/dev/null | grep -q "127.0.0.1:$port"; then
+    # grep without -q: an early exit would SIGPIPE ss and, under pipefail, fail the test
+    if ss -Hltn "sport = :$port" 2>/dev/null | grep -F "127.0.0.1:$port" >/dev/null; then
       return 0
     fi
     if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
@@ -313,11 +314,11 @@ qm_start_quotamilter_unix() {
     --redis "$redis_url" "$@" >>"$log" 2>&1 &
   pid=$!
   for ((i = 0; i < 150; i++)); do
-    ss -Hlx 2>/dev/null | grep -qF "$sock" && break
+    ss -Hlx 2>/dev/null | grep -F "$sock" >/dev/null && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  if ! ss -Hlx 2>/dev/null | grep -qF "$sock"; then
+  if ! ss -Hlx 2>/dev/null | grep -F "$sock" >/dev/null; then
     qm_stop_pid "$pid"
     tail -n 20 "$log" >&2 || true
     qm_die "quotamilter $name did not start listening on $sock"
