@@ -30,7 +30,8 @@ expect_eq() {
 }
 # expect_match TEXT EXTENDED-REGEX WHAT
 expect_match() {
-  if printf '%s' "$1" | grep -E -- "$2" >/dev/null; then  # no -q: see harness.sh e2e_pass "$3"; else e2e_fail "$3: '$1' does not match /$2/"; fi
+  # (no grep -q: its early exit would SIGPIPE printf and fail under pipefail)
+  if printf '%s' "$1" | grep -E -- "$2" >/dev/null; then e2e_pass "$3"; else e2e_fail "$3: '$1' does not match /$2/"; fi
 }
 # expect_le A B WHAT  (integers)
 expect_le() {
