@@ -167,6 +167,31 @@ TEST_CASE("Sentinel: the master killed mid-traffic; decisions resume after the f
     CHECK(lost <= 2 * thread_count);  // at most the calls in flight at the kill, on loopback
 }
 
+TEST_CASE("Sentinel: a master demoted by a failover (READONLY, or a dropped connection): the store follows within the call") {
+    test::SentinelGroup group;
+    group.wait_until_failover_ready(25s);
+    auto store = open_store(test::store_options(group.url()));
+    const CounterRequest req{test::counter("demoted@example.com", 3600), 100, 1};
+    REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);  // pooled connections on the master
+    group.wait_for_replica(5s);
+    group.sentinels()[0]->cli({"SENTINEL", "FAILOVER", group.master_name()});
+    // Until the old master is a replica and the Sentinels name the new one.
+    const auto give_up = Clock::now() + 20s;
+    bool switched = false;
+    while (!switched && Clock::now() < give_up) {
+        std::this_thread::sleep_for(100ms);
+        switched = group.master().cli({"ROLE"}).starts_with("slave") &&
+                   group.master_port_per_sentinels() == group.replica().port();
+    }
+    REQUIRE(switched);
+    // The pooled connection still leads to the old master, which refuses the
+    // write (READONLY): the store asks the Sentinels again inside this call.
+    const auto d = store->charge({&req, 1});
+    INFO(d.error);
+    CHECK(d.outcome == Outcome::admitted);
+    CHECK(group.replica().cli({"HGET", counter_key("qm:", req.counter), "sum"}).starts_with("2"));
+}
+
 }  // TEST_SUITE("sentinel")
 
 TEST_SUITE("cluster") {
