@@ -59,7 +59,7 @@ bool RuleSet::needs_body() const {
 
 bool RuleSet::needs_headers() const {
     return std::any_of(policies.begin(), policies.end(), [](const Policy& policy) {
-        return policy.verdict.has_value() || (policy.match && !policy.match->headers.empty()) ||
+        return (policy.match && !policy.match->headers.empty()) ||
                std::any_of(policy.quotas.begin(), policy.quotas.end(),
                            [](const Quota& quota) { return quota.track == Track::header; });
     });

@@ -70,7 +70,10 @@ struct RuleSet {
     std::vector<Policy> policies;      // sorted: priority, then file order
 
     bool needs_body() const;           // some quota counts bytes
-    bool needs_headers() const;        // some policy looks at headers or carries a verdict
+    // Some policy has header conditions or counts per header. A content rule
+    // on envelope conditions alone needs no headers: it is decided at end of
+    // message, and the MTA need not send headers and end of headers.
+    bool needs_headers() const;
     bool needs_tagging() const;        // some policy's verdict is tag (the milter adds a header)
     // Lower-case names of every header some condition or track uses: the
     // only ones the milter keeps.

@@ -165,6 +165,16 @@ TEST_CASE("header stage: headers never sent stay unknown, not absent") {
     CHECK(outcome.eom.action == Action::continue_);
 }
 
+TEST_CASE("header stage: a tag on the sender alone is decided at end of message, without headers") {
+    MemoryFixture f(R"({"version": 1, "policies": [{"name": "partner", "verdict": "tag", "tag_header": "X-Partner",
+                        "match": {"sender": ["@partner.example"]}}]})");
+    auto session = f.fixture.connect();
+    const Outcome tagged = deliver(*session, {"a@partner.example", {}}, false);  // headers not negotiated
+    REQUIRE(tagged.eom.add_headers.size() == 1);
+    CHECK(tagged.eom.add_headers[0] == std::pair<std::string, std::string>{"X-Partner", "partner"});
+    CHECK(deliver(*session, {"a@other.example", {}}, false).eom.add_headers.empty());
+}
+
 TEST_CASE("header stage: header-free rules keep nothing and answer continue") {
     MemoryFixture f(R"({"version": 1, "policies": [{"name": "p", "quotas": [{"track": "sender", "messages": 5, "window": 60}]}]})");
     auto session = f.fixture.connect();

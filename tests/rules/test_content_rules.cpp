@@ -163,6 +163,15 @@ TEST_CASE("content rules: verdicts, the deciding one, monitor and tag") {
     CHECK(deciding_verdict(spam)->name == "hold");  // monitor never decides; first in order wins
 }
 
+TEST_CASE("content rules: a verdict on envelope conditions alone needs no headers") {
+    const RuleSet rules = load_ok(R"({"version": 1, "policies": [
+        {"name": "tag_partner", "verdict": "tag", "match": {"sender": ["@partner.example"]}}]})");
+    CHECK_FALSE(rules.needs_headers());
+    CHECK(rules.needs_tagging());
+    const MessagePlan plan = plan_message(rules, facts("a@partner.example"));  // headers unknown: still decided
+    CHECK(verdict_names(plan) == std::vector<std::string>{"tag_partner"});
+}
+
 TEST_CASE("content rules: header-free rule files need no headers, and headers change nothing for them") {
     std::ifstream in(QM_SOURCE_DIR "/rules/examples/hudedu.json");
     std::ostringstream text;
