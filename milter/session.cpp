@@ -164,6 +164,7 @@ FilterAnswer Session::on_mail(std::string_view raw_sender, std::span<const std::
     switch (decision.outcome) {
         case store::Outcome::admitted:
             env_.store_health.record_success();
+            message.known_to_fit = std::move(requests);
             return FilterAnswer::proceed();
         case store::Outcome::refused: {
             env_.store_health.record_success();
@@ -193,17 +194,27 @@ FilterAnswer Session::on_rcpt(std::string_view raw_recipient, const std::optiona
     const rules::MessagePlan plan = rules::plan_message(*message.rules, facts, kHotPath);
     std::vector<const rules::ApplicableQuota*> asked;
     std::vector<store::CounterRequest> requests;
+    auto already_fits = [&](const store::CounterRequest& request) {
+        return std::any_of(message.known_to_fit.begin(), message.known_to_fit.end(), [&](const auto& known) {
+            return known.cost >= request.cost && known.limit == request.limit && known.counter == request.counter;
+        });
+    };
     for (const auto& quota : plan.quotas) {
         if (!refuses_early(quota)) continue;
         std::uint64_t cost = early_cost(quota);
         if (cost == 0) continue;
+        store::CounterRequest request = counter_request(quota, cost);
+        if (already_fits(request)) continue;
         asked.push_back(&quota);
-        requests.push_back(counter_request(quota, cost));
+        requests.push_back(std::move(request));
     }
     if (!requests.empty()) {
         const store::Decision decision = env_.store.check(requests);
         switch (decision.outcome) {
-            case store::Outcome::admitted: env_.store_health.record_success(); break;
+            case store::Outcome::admitted:
+                env_.store_health.record_success();
+                for (auto& request : requests) message.known_to_fit.push_back(std::move(request));
+                break;
             case store::Outcome::refused:
                 env_.store_health.record_success();
                 if (decision.refused_index < asked.size())

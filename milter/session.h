@@ -108,6 +108,12 @@ private:
         std::uint64_t counted_bytes = 0;              // header + body bytes seen
         std::optional<HeaderCollector> headers;       // when some rule looks at headers
         bool saw_end_of_headers = false;              // headers known (they were negotiated)
+        // Early checks this transaction already passed (at MAIL or an earlier
+        // RCPT): asked again only with a higher cost. Saves a Redis round trip
+        // per RCPT for sender-keyed quotas; the end-of-message charge stays
+        // authoritative, so a quota filled meanwhile by another session still
+        // refuses there.
+        std::vector<store::CounterRequest> known_to_fit;
     };
 
     enum class Stage { mail, rcpt, eom, eoh };

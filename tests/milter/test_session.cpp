@@ -392,3 +392,46 @@ TEST_CASE("metrics: refusals by policy and verdict, accepted messages, store err
     CHECK(metrics.refusals[0] == "per_sender/reject");
     CHECK(metrics.store_errors == 1);
 }
+
+TEST_CASE("RCPT does not ask the store again for what MAIL FROM already found to fit; new recipient costs are asked") {
+    FilterFixture f(R"({
+      "version": 1,
+      "policies": [
+        { "name": "per_sender", "match": { "sender": ["@hudedu.net"] },
+          "quotas": [ { "track": "sender", "messages": 3, "window": "1h", "verdict": "reject" } ] },
+        { "name": "per_rcpt", "match": { "sender": ["@hudedu.net"] },
+          "quotas": [ { "track": "sender", "recipients": 3, "window": "1h", "verdict": "reject" } ] }
+      ]
+    })");
+    auto session = f.connect();
+    REQUIRE(session->on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt).action == Action::continue_);
+    REQUIRE(f.scripted.calls_of("check") == 1);
+    REQUIRE(session->on_rcpt("<r1@ext.example>", std::nullopt).action == Action::continue_);
+    REQUIRE(f.scripted.calls.size() == 2);
+    // The messages quota (cost 1) was asked at MAIL: only the recipients quota is asked now.
+    for (const auto& request : f.scripted.calls.back().requests) CHECK(request.counter.unit == "recipients");
+    REQUIRE(session->on_rcpt("<r2@ext.example>", std::nullopt).action == Action::continue_);
+    REQUIRE(f.scripted.calls.size() == 3);
+    REQUIRE(f.scripted.calls.back().requests.size() == 1);
+    CHECK(f.scripted.calls.back().requests[0].cost == 2);  // the recipients room, counting r1
+    session->on_abort();
+}
+
+TEST_CASE("a quota filled by another session between MAIL and RCPT is still refused at end of message") {
+    FilterFixture f(R"({
+      "version": 1,
+      "policies": [
+        { "name": "per_sender", "match": { "sender": ["@hudedu.net"] },
+          "quotas": [ { "track": "sender", "messages": 1, "window": "1h", "verdict": "reject" } ] }
+      ]
+    })");
+    auto slow = f.connect();
+    REQUIRE(slow->on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt).action == Action::continue_);
+    auto fast = f.connect("192.0.2.8");
+    Transaction other = send_message(*fast, "a@hudedu.net", {"x@ext.example"});
+    REQUIRE(other.eom.action == Action::continue_);
+    REQUIRE(slow->on_rcpt("<r1@ext.example>", std::nullopt).action == Action::continue_);  // not asked again
+    slow->on_data(std::string("QID2"));
+    CHECK(slow->on_eom(std::string("QID2")).action == Action::reject);
+    CHECK(f.scripted.count("per_sender", "messages", "a@hudedu.net") == 1);
+}
