@@ -34,7 +34,7 @@ qm_harness_init
 qm_start_redis REDIS
 start_dump_sink
 # shellcheck disable=SC2086
-qm_start_quotamilter QM "$RULES" "redis://127.0.0.1:$REDIS_PORT/0" ${QM_E2E_SERVE_ARGS:-}
+qm_start_quotamilter QM "$RULES" "redis://127.0.0.1:$REDIS_PORT/0" "${E2E_STORE_TIMEOUT[@]}" ${QM_E2E_SERVE_ARGS:-}
 e2e_prepare_mutation
 qm_start_postfix PF "$(e2e_milter_for QM)" "$SINK_PORT"
 
