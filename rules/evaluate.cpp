@@ -81,6 +81,21 @@ bool message_conditions_hold(const PolicyMatch& match, const MessageFacts& facts
     return true;
 }
 
+// The sender, client, sasl and header conditions of `policy`. When they do
+// not all hold, files the trace (and, for an exempt policy whose headers are
+// not known yet, the point from which nothing is decided early) and returns false.
+bool policy_conditions_hold(const Policy& policy, const MessageFacts& facts, const SessionFacts& session,
+                            bool explain, PolicyTrace& trace, MessagePlan& plan) {
+    const PolicyMatch& match = *policy.match;
+    if (message_conditions_hold(match, facts, session, explain, trace.reason)) {
+        const HeaderOutcome headers = header_conditions_hold(match, facts, explain, trace.reason);
+        if (headers == HeaderOutcome::hold) return true;
+        if (headers == HeaderOutcome::undecided && policy.exempt) plan.undecided_from = &policy;
+    }
+    plan.trace.push_back(std::move(trace));
+    return false;
+}
+
 // Appends the ApplicableQuota entries of one quota. `recipients` are the
 // indices of the recipients this policy applies to.
 void add_quota(MessagePlan& plan, const Policy& policy, const Quota& quota, const MessageFacts& facts,
@@ -189,18 +204,7 @@ MessagePlan plan_message(const RuleSet& rules, const MessageFacts& facts, PlanOp
             continue;
         }
         const PolicyMatch& match = *policy.match;
-        if (!message_conditions_hold(match, facts, session, explain, trace.reason)) {
-            plan.trace.push_back(std::move(trace));
-            continue;
-        }
-        if (!match.headers.empty()) {
-            const HeaderOutcome headers = header_conditions_hold(match, facts, explain, trace.reason);
-            if (headers != HeaderOutcome::hold) {
-                if (headers == HeaderOutcome::undecided && policy.exempt) plan.undecided_from = &policy;
-                plan.trace.push_back(std::move(trace));
-                continue;
-            }
-        }
+        if (!policy_conditions_hold(policy, facts, session, explain, trace, plan)) continue;
 
         applies_to.clear();
         if (match.recipient.present) {
@@ -284,18 +288,7 @@ MessagePlan plan_at_mail(const RuleSet& rules, const MessageFacts& facts, PlanOp
             continue;
         }
         const PolicyMatch& match = *policy.match;
-        if (!message_conditions_hold(match, facts, session, explain, trace.reason)) {
-            plan.trace.push_back(std::move(trace));
-            continue;
-        }
-        if (!match.headers.empty()) {
-            const HeaderOutcome headers = header_conditions_hold(match, facts, explain, trace.reason);
-            if (headers != HeaderOutcome::hold) {
-                if (headers == HeaderOutcome::undecided && policy.exempt) plan.undecided_from = &policy;
-                plan.trace.push_back(std::move(trace));
-                continue;
-            }
-        }
+        if (!policy_conditions_hold(policy, facts, session, explain, trace, plan)) continue;
         if (match.recipient.present) {
             if (explain) append_reason(trace.reason, "depends on recipients " + match.recipient.text + ": decided at RCPT TO");
             if (policy.exempt) recipient_exempt = &policy;
