@@ -37,6 +37,19 @@ store::CounterRequest counter_request(const rules::ApplicableQuota& quota, std::
 
 namespace {
 
+// The envelope address as the client sent it, the way Postfix logs it in
+// from=<...>: without the angle brackets, control characters replaced (a
+// hostile envelope must not forge log lines), at most 320 bytes.
+std::string address_for_log(std::string_view raw) {
+    while (!raw.empty() && (raw.front() == ' ' || raw.front() == '\t')) raw.remove_prefix(1);
+    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t')) raw.remove_suffix(1);
+    if (raw.size() >= 2 && raw.front() == '<' && raw.back() == '>') raw = raw.substr(1, raw.size() - 2);
+    std::string text(raw.substr(0, 320));
+    for (char& c : text)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return text;
+}
+
 // The milter never prints the reasons: skip building them on every event.
 constexpr rules::PlanOptions kHotPath{.with_reasons = false};
 
@@ -138,6 +151,7 @@ FilterAnswer Session::on_mail(std::string_view raw_sender, std::span<const std::
     Message& message = message_.emplace();
     message.rules = std::move(rule_set);
     message.facts.sender = rules::normalize_address(raw_sender);
+    message.logged_sender = address_for_log(raw_sender);
     if (auth_authen && !auth_authen->empty()) message.facts.sasl_user = *auth_authen;
     message.facts.client_ip = client_ip_;
     message.declared_size = declared_size(esmtp_params);
@@ -311,7 +325,7 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     add_tag_headers(plan, accepted);
     env_.logger.debug(fmt::format("{}: accepted: from=<{}> nrcpt={} size={} quotas={}",
                                   message.queue_id.empty() ? "NOQUEUE" : message.queue_id,
-                                  message.facts.sender.str(), message.facts.recipients.size(), facts.size,
+                                  message.logged_sender, message.facts.recipients.size(), facts.size,
                                   plan.quotas.size()));
     return accepted;
 }
@@ -417,7 +431,7 @@ void Session::log_quota_event(const Message& message, const rules::ApplicableQuo
         "{}: {}: policy={} track={} key=<{}> count={}/{} window={}s from=<{}>",
         message.queue_id.empty() ? "NOQUEUE" : message.queue_id, verdict_word, quota.policy->name,
         q.track_label(), quota.tracked_value, decision.count, decision.limit ? decision.limit : q.limit,
-        q.window.count(), message.facts.sender.null_sender ? "" : message.facts.sender.str());
+        q.window.count(), message.logged_sender);
     if (recipient) {
         line += fmt::format(" to=<{}>", recipient->str());
     } else if (!message.facts.recipients.empty()) {

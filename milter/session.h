@@ -114,6 +114,7 @@ private:
         // authoritative, so a quota filled meanwhile by another session still
         // refuses there.
         std::vector<store::CounterRequest> known_to_fit;
+        std::string logged_sender;  // MAIL FROM as sent, for from=<...> beside Postfix's own lines
     };
 
     enum class Stage { mail, rcpt, eom, eoh };

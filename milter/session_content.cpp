@@ -24,7 +24,7 @@ void Session::log_content_verdict(const Message& message, const rules::Policy& p
                                   Stage stage) {
     std::string line = fmt::format("{}: {}: policy={} content-rule from=<{}>",
                                    message.queue_id.empty() ? "NOQUEUE" : message.queue_id, verdict_word, policy.name,
-                                   message.facts.sender.null_sender ? "" : message.facts.sender.str());
+                                   message.logged_sender);
     if (!message.facts.recipients.empty()) {
         line += fmt::format(" to=<{}>", message.facts.recipients.front().str());
         if (message.facts.recipients.size() > 1) line += fmt::format(" nrcpt={}", message.facts.recipients.size());

@@ -56,7 +56,7 @@ TEST_CASE("a full sender quota refuses at MAIL FROM with its verdict and reply")
     CHECK(f.scripted.calls_of("charge") == charges_before);
     CHECK(f.logger.count_containing(
               "NOQUEUE: reject: policy=per_sender track=sender key=<a@hudedu.net> count=3/3 window=3600s "
-              "from=<a@hudedu.net> client=192.0.2.7") == 1);
+              "from=<A+tag@HUDEDU.NET> client=192.0.2.7") == 1);
 
     // Another sender is not affected.
     Transaction other = send_message(*session, "b@hudedu.net", {"x@ext.example"});
@@ -434,4 +434,25 @@ TEST_CASE("a quota filled by another session between MAIL and RCPT is still refu
     slow->on_data(std::string("QID2"));
     CHECK(slow->on_eom(std::string("QID2")).action == Action::reject);
     CHECK(f.scripted.count("per_sender", "messages", "a@hudedu.net") == 1);
+}
+
+TEST_CASE("refusal lines show the sender as the client sent it (like Postfix's from=), the key normalised") {
+    FilterFixture f(R"({
+      "version": 1,
+      "policies": [
+        { "name": "per_sender", "match": { "sender": ["@hudedu.net"] },
+          "quotas": [ { "track": "sender", "messages": 1, "window": "1h", "verdict": "reject" } ] },
+        { "name": "everyone", "match": {},
+          "quotas": [ { "track": "policy", "messages": 1, "window": "1h", "verdict": "reject" } ] }
+      ]
+    })");
+    auto session = f.connect();
+    REQUIRE(send_message(*session, "a@hudedu.net", {"x@ext.example"}).eom.action == Action::continue_);
+    CHECK(session->on_mail("<A+promo@HUDEDU.NET>", {}, std::nullopt, std::nullopt).action == Action::reject);
+    CHECK(f.logger.count_containing("key=<a@hudedu.net> count=1/1 window=3600s from=<A+promo@HUDEDU.NET> ") == 1);
+    // A hostile envelope cannot forge a log line.
+    CHECK(session->on_mail("<b@ext.example\r\nquotamilter: forged>", {}, std::nullopt, std::nullopt).action ==
+          Action::reject);
+    CHECK(f.logger.count_containing("policy=everyone track=policy key=<everyone> count=1/1 window=3600s "
+                                    "from=<b@ext.example??quotamilter: forged>") == 1);
 }
