@@ -31,7 +31,7 @@ struct ServeConfig {
     OnStoreError on_store_error = OnStoreError::tempfail;
     std::chrono::milliseconds store_timeout{250};
     std::string key_prefix = "qm:";
-    std::size_t store_pool_size = 8;
+    std::size_t store_pool_size = 64;
     std::string log = "stderr";            // "stderr" | "syslog"
     std::string syslog_facility = "mail";
     LogLevel log_level = LogLevel::info;

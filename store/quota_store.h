@@ -99,7 +99,7 @@ struct StoreOptions {
     std::string url = "redis://127.0.0.1:6379/0";   // or "memory:", "unix:///path?db=N", ...
     std::chrono::milliseconds timeout{250};          // connect and command
     std::string key_prefix = "qm:";
-    std::size_t pool_size = 8;                       // Redis connections shared by worker threads
+    std::size_t pool_size = 64;                      // most Redis connections shared by worker threads (opened as needed)
     // Tests only: a simulated clock in ms since the epoch, used instead of
     // Redis' TIME (or the system clock for memory:).
     std::function<std::int64_t()> simulated_clock_ms;

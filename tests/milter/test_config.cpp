@@ -49,7 +49,7 @@ TEST_CASE("defaults") {
     CHECK(config.metrics.empty());
     CHECK_FALSE(config.monitor);
     CHECK(config.shutdown_timeout == std::chrono::milliseconds(5000));
-    CHECK(config.store_pool_size == 8);
+    CHECK(config.store_pool_size == 64);
 }
 
 TEST_CASE("every documented key is read") {
