@@ -249,3 +249,82 @@ bench_refusals() {
   local log_var="${1}_LOG"
   grep -Ec 'reject: |milter-reject|milter-discard' "${!log_var}" 2>/dev/null || true
 }
+
+# ---------------------------------------------------------------- redis cluster
+# bench_start_redis_cluster NAME [MASTERS]: MASTERS (default 3) redis-server
+# with cluster-enabled yes on free loopback ports (the bus port, PORT+10000,
+# must be free too), `redis-cli --cluster create ... --cluster-replicas 0`,
+# then waits (30 s at most) until every node says cluster_state:ok with all
+# 16384 slots assigned and every node known. Each node is stopped by PID at exit.
+#   -> NAME_URL (redis+cluster://127.0.0.1:P1,...), NAME_PORTS, NAME_PIDS
+#      (space-separated), NAME_DIR
+bench_start_redis_cluster() {
+  local name="$1" count="${2:-3}" lower dir i try port pid ok
+  local ports=() pids=() addrs=()
+  lower="$(echo "$name" | tr 'A-Z' 'a-z')"
+  for ((i = 1; i <= count; i++)); do
+    dir="$QM_TMP/$lower/node$i"
+    mkdir -p "$dir"
+    pid=""
+    for try in 1 2 3 4 5; do
+      port=$(qm_free_port)
+      # grep without -q: an early exit would SIGPIPE ss under pipefail
+      if ss -Htan "sport = :$((port + 10000))" 2>/dev/null | grep -F ":$((port + 10000))" >/dev/null; then
+        continue
+      fi
+      redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes \
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 &
+      pid=$!
+      if qm_wait_listening "$port" 10 "$pid" &&
+         [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
+        qm_own_pid "$pid"
+        break
+      fi
+      qm_stop_pid "$pid"
+      pid=""
+      rm -f "$dir/nodes.conf"
+    done
+    [ -n "$pid" ] || qm_die "cluster node $i of $name did not start (see $dir/redis.log)"
+    ports+=("$port") pids+=("$pid") addrs+=("127.0.0.1:$port")
+  done
+  timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$QM_TMP/$lower/create.log" 2>&1 || { tail -n 20 "$QM_TMP/$lower/create.log" >&2; qm_die "redis-cli --cluster create failed for $name"; }
+  for ((i = 0; i < 300; i++)); do
+    ok=1
+    for port in "${ports[@]}"; do
+      redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | tr -d '\r' | awk -F: -v n="$count" '
+        $1 == "cluster_state" { s = $2 } $1 == "cluster_slots_assigned" { a = $2 } $1 == "cluster_known_nodes" { k = $2 }
+        END { exit !(s == "ok" && a == 16384 && k == n) }' || { ok=0; break; }
+    done
+    [ "$ok" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || qm_die "cluster $name not cluster_state:ok after 30 s"
+  local url="redis+cluster://$(IFS=,; echo "${addrs[*]}")"
+  printf -v "${name}_URL" '%s' "$url"
+  printf -v "${name}_PORTS" '%s' "${ports[*]}"
+  printf -v "${name}_PIDS" '%s' "${pids[*]}"
+  printf -v "${name}_DIR" '%s' "$QM_TMP/$lower"
+  qm_log "redis cluster $name: $count masters, $url (pids ${pids[*]})"
+}
+
+# bench_metric_sum HOST:PORT METRIC: the sum of every series of METRIC (all
+# labels) on quotamilter's /metrics; 0 when the series does not exist yet.
+bench_metric_sum() {
+  curl -s --max-time 5 "http://$1/metrics" 2>/dev/null |
+    awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%d\n", s }'
+}
+
+# bench_smtp_source PORT MESSAGES SESSIONS BODY OUTFILE: smtp-source against
+# 127.0.0.1:PORT (sender bench@hudedu.net, recipient r0@example.com, one
+# message per session, 300 s at most); prints messages per second (wall
+# clock); returns 1 if smtp-source failed.
+bench_smtp_source() {
+  local port="$1" messages="$2" sessions="$3" body="$4" out="$5" start end
+  start=$(date +%s%N)
+  timeout 300 smtp-source -s "$sessions" -m "$messages" -l "$body" -f bench@hudedu.net -t r0@example.com \
+    "127.0.0.1:$port" >"$out" 2>&1 || return 1
+  end=$(date +%s%N)
+  awk -v n="$messages" -v ns=$((end - start)) 'BEGIN {printf "%.1f\n", n / (ns / 1e9)}'
+}
