@@ -81,20 +81,15 @@ std::string CounterCommands::now_arg() const {
     return clock_ ? std::to_string(clock_()) : std::string();
 }
 
-Decision CounterCommands::decide(RedisLink& link, std::span<const CounterRequest> requests,
-                                 bool charge, Deadline until) const {
-    Decision d;
-    if (requests.empty()) {
-        d.outcome = Outcome::admitted;
-        return d;
-    }
+std::optional<RedisCommand> CounterCommands::decide_command(std::span<const CounterRequest> requests,
+                                                            bool charge, std::string& error) const {
     const char* mode = charge ? "charge" : "check";
     std::vector<std::string> keys;
     std::vector<std::string> args{mode, now_arg(), counted_buckets_offset_};
     for (const auto& r : requests) {
         if (r.counter.window_seconds == 0) {
-            d.error = "counter " + counter_key(prefix_, r.counter) + " has a zero window";
-            return d;
+            error = "counter " + counter_key(prefix_, r.counter) + " has a zero window";
+            return std::nullopt;
         }
         keys.push_back(counter_key(prefix_, r.counter));
         const std::int64_t w = wm::window_ms(r.counter.window_seconds);
@@ -103,11 +98,16 @@ Decision CounterCommands::decide(RedisLink& link, std::span<const CounterRequest
         args.push_back(std::to_string(r.limit));
         args.push_back(std::to_string(r.cost));
     }
-    std::vector<RedisCommand> commands{evalsha(decide_script, std::move(keys), std::move(args))};
-    std::vector<ReplyPtr> replies;
-    const std::string_view sources[] = {decide_script.source};
-    if (!eval_scripts(link, commands, sources, replies, until, d.error)) return d;
-    const redisReply* r = replies[0].get();
+    return evalsha(decide_script, std::move(keys), std::move(args));
+}
+
+Decision CounterCommands::decide_reply(const redisReply* r, std::span<const CounterRequest> requests,
+                                       bool charge) const {
+    Decision d;
+    if (r->type == REDIS_REPLY_ERROR) {
+        d.error = "Redis script: " + reply_text(r);
+        return d;
+    }
     const auto verdict = integer_at(r, 0);
     if (verdict == 1 && r->elements == requests.size() + 1) {
         d.outcome = Outcome::admitted;
@@ -131,6 +131,22 @@ Decision CounterCommands::decide(RedisLink& link, std::span<const CounterRequest
     }
     d.error = "Redis script: unexpected reply to decide.lua";
     return d;
+}
+
+Decision CounterCommands::decide(RedisLink& link, std::span<const CounterRequest> requests,
+                                 bool charge, Deadline until) const {
+    Decision d;
+    if (requests.empty()) {
+        d.outcome = Outcome::admitted;
+        return d;
+    }
+    auto command = decide_command(requests, charge, d.error);
+    if (!command) return d;
+    std::vector<RedisCommand> commands{std::move(*command)};
+    std::vector<ReplyPtr> replies;
+    const std::string_view sources[] = {decide_script.source};
+    if (!eval_scripts(link, commands, sources, replies, until, d.error)) return d;
+    return decide_reply(replies[0].get(), requests, charge);
 }
 
 bool CounterCommands::refund(RedisLink& link, std::span<const ChargeReceipt::Entry> entries,
@@ -228,6 +244,27 @@ bool CounterCommands::add_status(RedisLink& link, const std::string& pattern, st
         }
         return true;
     });
+}
+
+StatusResult CounterCommands::status(std::span<RedisLink* const> nodes, const std::string& pattern,
+                                     std::size_t max) const {
+    StatusResult result;
+    bool ok = true;
+    for (RedisLink* node : nodes)
+        if (ok) ok = add_status(*node, pattern, max, result);
+    result.outcome = ok ? Outcome::admitted : Outcome::store_error;
+    if (!ok) result.counters.clear();
+    return result;
+}
+
+StatusResult CounterCommands::counters_of(std::span<RedisLink* const> nodes,
+                                          const std::string& tracked_value) const {
+    return status(nodes, key_layout::scan_pattern(prefix_, tracked_value, std::nullopt),
+                  std::numeric_limits<std::size_t>::max());
+}
+
+StatusResult CounterCommands::most_loaded(std::span<RedisLink* const> nodes, std::size_t max) const {
+    return status(nodes, key_layout::glob_escape(prefix_) + "{*", max);
 }
 
 bool CounterCommands::reset(RedisLink& link, const std::string& tracked_value,

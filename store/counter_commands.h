@@ -25,6 +25,16 @@ public:
     // `link` sends them (one server, or one cluster slot).
     Decision decide(RedisLink& link, std::span<const CounterRequest> requests, bool charge,
                     Deadline until) const;
+    // decide() in two halves, for callers that send several decisions at
+    // once (a Redis Cluster message over several slots): the EVALSHA of
+    // decide.lua (nullopt with `error` set for a request that cannot be
+    // asked), and the Decision its (non-redirection) reply means. A
+    // NOSCRIPT or other error reply is a store_error here: send such a
+    // request again through decide().
+    std::optional<RedisCommand> decide_command(std::span<const CounterRequest> requests,
+                                               bool charge, std::string& error) const;
+    Decision decide_reply(const redisReply* reply, std::span<const CounterRequest> requests,
+                          bool charge) const;
     bool refund(RedisLink& link, std::span<const ChargeReceipt::Entry> entries, Deadline until,
                 std::string& error) const;
 
@@ -32,6 +42,11 @@ public:
     // keeping the `max` largest. False (result.error set) on a failure.
     bool add_status(RedisLink& link, const std::string& pattern, std::size_t max,
                     StatusResult& result) const;
+    // `status`: the counters of `tracked_value` (all policies), or the `max`
+    // most loaded ones, over `nodes` (one server, or every cluster master).
+    StatusResult counters_of(std::span<RedisLink* const> nodes, const std::string& tracked_value) const;
+    StatusResult most_loaded(std::span<RedisLink* const> nodes, std::size_t max) const;
+
     // Deletes the counters of `tracked_value` (of one policy when given) on
     // `link`. False on a failure; `truncated` when the scan hit its bound.
     bool reset(RedisLink& link, const std::string& tracked_value,
@@ -39,6 +54,8 @@ public:
 
 private:
     std::string now_arg() const;
+    StatusResult status(std::span<RedisLink* const> nodes, const std::string& pattern,
+                        std::size_t max) const;
     template <typename Visit>
     bool scan(RedisLink& link, const std::string& pattern, bool& truncated, std::string& error,
               Visit&& visit) const;

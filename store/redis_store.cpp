@@ -1,9 +1,6 @@
 #include "store/redis_store.h"
 
-#include <limits>
-
 #include "store/counter_commands.h"
-#include "store/key_layout.h"
 #include "store/no_throw.h"
 
 namespace quotamilter::store {
@@ -34,14 +31,16 @@ public:
 
     StatusResult counters_of(const std::string& tracked_value) override {
         return no_throw<StatusResult>([&] {
-            return status(key_layout::scan_pattern(commands_.prefix(), tracked_value, std::nullopt),
-                          std::numeric_limits<std::size_t>::max());
+            RedisLink* const nodes[] = {master_.get()};
+            return commands_.counters_of(nodes, tracked_value);
         });
     }
 
     StatusResult most_loaded(std::size_t max) override {
-        return no_throw<StatusResult>(
-            [&] { return status(key_layout::glob_escape(commands_.prefix()) + "{*", max); });
+        return no_throw<StatusResult>([&] {
+            RedisLink* const nodes[] = {master_.get()};
+            return commands_.most_loaded(nodes, max);
+        });
     }
 
     Outcome reset(const std::string& tracked_value,
@@ -55,14 +54,6 @@ public:
     }
 
 private:
-    StatusResult status(const std::string& pattern, std::size_t max) {
-        StatusResult result;
-        const bool ok = commands_.add_status(*master_, pattern, max, result);
-        result.outcome = ok ? Outcome::admitted : Outcome::store_error;
-        if (!ok) result.counters.clear();
-        return result;
-    }
-
     std::unique_ptr<RedisLink> master_;
     CounterCommands commands_;
 };
