@@ -9,7 +9,10 @@
 namespace quotamilter::milter {
 
 struct FilterAnswer {
-    enum class Action { continue_, accept, reject, tempfail, discard, quarantine };
+    // no_reply: nothing is sent to the MTA (SMFIS_NOREPLY). Only ever the
+    // answer of a stage negotiated "no reply" (SMFIP_NR_HDR / NR_BODY), and
+    // always the answer there (negotiation.h).
+    enum class Action { continue_, accept, reject, tempfail, discard, quarantine, no_reply };
 
     Action action = Action::continue_;
     // reject / tempfail: the SMTP reply, already checked and escaped for
@@ -23,6 +26,11 @@ struct FilterAnswer {
     std::vector<std::pair<std::string, std::string>> add_headers;
 
     static FilterAnswer proceed() { return {}; }
+    static FilterAnswer no_reply() {
+        FilterAnswer answer;
+        answer.action = Action::no_reply;
+        return answer;
+    }
     static FilterAnswer accept_message() {
         FilterAnswer answer;
         answer.action = Action::accept;

@@ -1,5 +1,6 @@
 #include "milter/libmilter_adapter.h"
 
+#include "milter/answer_status.h"
 #include "milter/client_address.h"
 #include "milter/negotiation.h"
 #include "milter/privileges.h"
@@ -150,31 +151,34 @@ void add_header(SMFICTX* ctx, const std::string& name, const std::string& value)
 
 enum class Where { connection, message, end_of_message };
 
+// The side effects of an answer (reply text, headers, quarantine), then its
+// status (answer_status.h).
 sfsistat deliver(SMFICTX* ctx, const FilterAnswer& answer, Where where) {
     switch (answer.action) {
         case FilterAnswer::Action::continue_:
             if (where == Where::end_of_message)
                 for (const auto& [name, value] : answer.add_headers) add_header(ctx, name, value);
-            return SMFIS_CONTINUE;
-        case FilterAnswer::Action::accept: return SMFIS_ACCEPT;
+            break;
         case FilterAnswer::Action::reject:
-            set_reply(ctx, answer.rcode, answer.xcode, answer.text);  // right before the return that uses it
-            return SMFIS_REJECT;
         case FilterAnswer::Action::tempfail:
-            set_reply(ctx, answer.rcode, answer.xcode, answer.text);
-            return SMFIS_TEMPFAIL;
-        case FilterAnswer::Action::discard: return SMFIS_DISCARD;
+            set_reply(ctx, answer.rcode, answer.xcode, answer.text);  // right before the return that uses it
+            break;
         case FilterAnswer::Action::quarantine:
             if (where == Where::end_of_message) quarantine(ctx, answer.quarantine_reason);
-            return SMFIS_CONTINUE;
+            break;
+        case FilterAnswer::Action::accept:
+        case FilterAnswer::Action::discard:
+        case FilterAnswer::Action::no_reply: break;
     }
-    return SMFIS_CONTINUE;
+    return answer_status(answer);
 }
 
 // No exception crosses into libmilter: a failure answers like a store
-// failure (on_store_error).
+// failure (on_store_error). In a stage negotiated "no reply" (`no_reply_to`
+// names the session) nothing may be answered: the session answers it at the
+// next stage that can (Session::defer_internal_error).
 template <class Body>
-sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body) noexcept {
+sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body, Session* no_reply_to = nullptr) noexcept {
     InCallback counted;
     try {
         return body();
@@ -188,6 +192,10 @@ sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body) noex
             g_environment->logger.error(fmt::format("internal error at {}", stage));
         } catch (...) {
         }
+    }
+    if (no_reply_to) {
+        no_reply_to->defer_internal_error();
+        return SMFIS_NOREPLY;
     }
     if (g_environment->settings.on_store_error == OnStoreError::accept)
         return where == Where::connection ? SMFIS_CONTINUE : SMFIS_ACCEPT;
@@ -210,6 +218,10 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
         const Negotiation wanted = negotiate(offered_actions, offered_steps, rule_set && rule_set->needs_body(),
                                              rule_set && rule_set->needs_headers(),
                                              rule_set && rule_set->needs_tagging());
+        // The session first: it must know the "no reply" stages before any
+        // flag reaches the MTA.
+        attach_session(ctx, std::make_unique<Session>(*g_environment, wanted.body,
+                                                      NoReplyStages{wanted.header_no_reply, wanted.body_no_reply}));
         *actions = static_cast<unsigned long>(wanted.actions);
         *steps = static_cast<unsigned long>(wanted.steps);
         *reserved2 = 0;
@@ -220,7 +232,6 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
             smfi_setsymlist(ctx, SMFIM_DATA, const_cast<char*>(kDataMacros));
             smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>(kEomMacros));
         }
-        attach_session(ctx, std::make_unique<Session>(*g_environment, wanted.body));
         return SMFIS_CONTINUE;
     } catch (const std::exception& e) {
         try {
@@ -273,12 +284,16 @@ sfsistat on_data(SMFICTX* ctx) {
     });
 }
 
+// Headers and body chunks: SMFIS_NOREPLY when negotiated so (the session
+// answers no_reply then, and the exception path defers to the session).
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    return guarded(ctx, "header", Where::message, [&] {
-        Session* session = session_of(ctx);
-        if (!session) return SMFIS_CONTINUE;
-        return deliver(ctx, session->on_header(name ? name : "", value ? value : ""), Where::message);
-    });
+    InCallback counted;  // from here on (guarded counts again)
+    Session* session = session_of(ctx);
+    if (!session) return SMFIS_CONTINUE;  // never negotiated, so never "no reply"
+    return guarded(
+        ctx, "header", Where::message,
+        [&] { return deliver(ctx, session->on_header(name ? name : "", value ? value : ""), Where::message); },
+        session->no_reply().header ? session : nullptr);
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
@@ -290,11 +305,12 @@ sfsistat on_eoh(SMFICTX* ctx) {
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char*, size_t length) {
-    return guarded(ctx, "body", Where::message, [&] {
-        Session* session = session_of(ctx);
-        if (!session) return SMFIS_CONTINUE;
-        return deliver(ctx, session->on_body(length), Where::message);
-    });
+    InCallback counted;  // from here on (guarded counts again)
+    Session* session = session_of(ctx);
+    if (!session) return SMFIS_CONTINUE;
+    return guarded(
+        ctx, "body", Where::message, [&] { return deliver(ctx, session->on_body(length), Where::message); },
+        session->no_reply().body ? session : nullptr);
 }
 
 sfsistat on_eom(SMFICTX* ctx) {

@@ -25,6 +25,14 @@ Negotiation negotiate(std::uint64_t offered_actions, std::uint64_t offered_steps
     result.steps = unwanted & offered_steps;
     // Without SMFIP_NOBODY on offer the MTA sends the body anyway; count it then.
     result.body = needs_body || (offered_steps & SMFIP_NOBODY) == 0;
+
+    // No reply to headers and body chunks: they never decide (negotiation.h).
+    // Only for stages that will be sent, and only when offered.
+    const bool headers_sent = (result.steps & SMFIP_NOHDRS) == 0;
+    result.header_no_reply = headers_sent && (offered_steps & SMFIP_NR_HDR) != 0;
+    result.body_no_reply = result.body && (offered_steps & SMFIP_NR_BODY) != 0;
+    if (result.header_no_reply) result.steps |= SMFIP_NR_HDR;
+    if (result.body_no_reply) result.steps |= SMFIP_NR_BODY;
     return result;
 }
 

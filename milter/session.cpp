@@ -19,6 +19,7 @@ std::string_view to_string(FilterAnswer::Action action) {
         case FilterAnswer::Action::tempfail: return "tempfail";
         case FilterAnswer::Action::discard: return "discard";
         case FilterAnswer::Action::quarantine: return "quarantine";
+        case FilterAnswer::Action::no_reply: return "no_reply";
     }
     return "continue";
 }
@@ -103,8 +104,8 @@ std::string_view stage_name(int stage) {
 
 Session::Message::Message() = default;
 
-Session::Session(FilterEnvironment& environment, bool body_negotiated)
-    : env_(environment), body_negotiated_(body_negotiated) {
+Session::Session(FilterEnvironment& environment, bool body_negotiated, NoReplyStages no_reply)
+    : env_(environment), body_negotiated_(body_negotiated), no_reply_(no_reply) {
     env_.open_sessions.fetch_add(1, std::memory_order_relaxed);
     env_.metrics().connection_opened();
 }
@@ -256,11 +257,18 @@ FilterAnswer Session::on_header(std::string_view name, std::string_view value) {
     // "Name: value\r\n" as it travels (libmilter strips the space after the colon).
     if (message_ && message_->count_bytes) message_->counted_bytes += name.size() + 2 + value.size() + 2;
     if (message_ && message_->headers) message_->headers->add(name, value);
-    return FilterAnswer::proceed();
+    return no_reply_.header ? FilterAnswer::no_reply() : FilterAnswer::proceed();
 }
 
 FilterAnswer Session::on_eoh() {
     if (message_ && message_->count_bytes) message_->counted_bytes += 2;  // the empty line
+    // An error met in a header callback that could not answer: answered here,
+    // the first stage that can (non-SMTP mail: at end of message).
+    if (message_ && message_->internal_error && !non_smtp_) {
+        FilterAnswer answer = answer_deferred_error(*message_, Stage::eoh);
+        message_.reset();  // refused or accepted: no end of message, no abort follows
+        return answer;
+    }
     if (!message_ || !message_->headers) return FilterAnswer::proceed();
     message_->saw_end_of_headers = true;
     // Content rules are decided here; non-SMTP mail waits for end of message
@@ -275,7 +283,27 @@ FilterAnswer Session::on_eoh() {
 
 FilterAnswer Session::on_body(std::size_t length) {
     if (message_ && message_->count_bytes) message_->counted_bytes += length;
-    return FilterAnswer::proceed();
+    return no_reply_.body ? FilterAnswer::no_reply() : FilterAnswer::proceed();
+}
+
+void Session::defer_internal_error() noexcept {
+    if (message_) message_->internal_error = true;
+}
+
+FilterAnswer Session::answer_deferred_error(const Message& message, Stage stage) {
+    const bool tempfail = env_.settings.on_store_error == OnStoreError::tempfail;
+    env_.logger.warning(fmt::format("{}: internal error in the header or body stage, answered at {}: {}",
+                                    message.queue_id.empty() ? "NOQUEUE" : message.queue_id,
+                                    stage_name(static_cast<int>(stage)), tempfail ? "tempfail" : "accept"));
+    // As the adapter answers an exception in a stage that can answer.
+    if (!tempfail) return FilterAnswer::accept_message();
+    SmtpReply reply = store_unavailable_reply();
+    FilterAnswer answer;
+    answer.action = FilterAnswer::Action::tempfail;
+    answer.rcode = std::move(reply.rcode);
+    answer.xcode = std::move(reply.xcode);
+    answer.text = std::move(reply.text);
+    return answer;
 }
 
 FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
@@ -284,6 +312,7 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     // Whatever happens next, this transaction ends here.
     const Message message = std::move(*message_);
     message_.reset();
+    if (message.internal_error) return answer_deferred_error(message, Stage::eom);
 
     rules::MessageFacts facts = facts_with_headers(message);
     if (message.count_bytes) facts.size = message.counted_bytes;

@@ -66,11 +66,20 @@ private:
     NoMetrics no_metrics_;
 };
 
+// The stages negotiated "no reply" for one connection (SMFIP_NR_HDR,
+// SMFIP_NR_BODY; negotiation.h): their events then always answer
+// FilterAnswer::Action::no_reply, and what they could have answered (only an
+// internal error: they never refuse) waits for the next answered stage.
+struct NoReplyStages {
+    bool header = false;
+    bool body = false;
+};
+
 class Session {
 public:
     // `body_negotiated`: the MTA will send headers and body (decided at
-    // negotiate from the rules then in force).
-    Session(FilterEnvironment& environment, bool body_negotiated);
+    // negotiate from the rules then in force). `no_reply`: as negotiated.
+    Session(FilterEnvironment& environment, bool body_negotiated, NoReplyStages no_reply = {});
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -83,13 +92,21 @@ public:
                          const std::optional<std::string>& auth_authen, const std::optional<std::string>& queue_id);
     FilterAnswer on_rcpt(std::string_view raw_recipient, const std::optional<std::string>& queue_id);
     FilterAnswer on_data(const std::optional<std::string>& queue_id);
+    // Headers and body chunks only collect (bytes, header values) and never
+    // decide: continue, or no_reply when negotiated so.
     FilterAnswer on_header(std::string_view name, std::string_view value);
     FilterAnswer on_eoh();
     FilterAnswer on_body(std::size_t length);
+    // The adapter met an exception in a stage that cannot answer (no reply):
+    // the current message is answered as for an internal error (tempfail, or
+    // accept with on_store_error accept) at end of headers when that stage
+    // is negotiated (SMTP mail), else at end of message.
+    void defer_internal_error() noexcept;
     FilterAnswer on_eom(const std::optional<std::string>& queue_id);
     void on_abort();
 
     bool body_negotiated() const { return body_negotiated_; }
+    const NoReplyStages& no_reply() const { return no_reply_; }
     bool non_smtp() const { return non_smtp_; }
     // Recipients accepted in the current transaction (for tests and logs).
     std::size_t accepted_recipients() const;
@@ -115,6 +132,7 @@ private:
         // refuses there.
         std::vector<store::CounterRequest> known_to_fit;
         std::string logged_sender;  // MAIL FROM as sent, for from=<...> beside Postfix's own lines
+        bool internal_error = false;  // met in a "no reply" stage, answered at the next answered one
     };
 
     enum class Stage { mail, rcpt, eom, eoh };
@@ -122,6 +140,9 @@ private:
     FilterAnswer refuse(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
                         const store::Decision& decision, Stage stage, const rules::Address* recipient);
     FilterAnswer store_failed(const store::Decision& decision, Stage stage);
+    // The answer to an internal error deferred from a "no reply" stage (the
+    // caller ends the message).
+    FilterAnswer answer_deferred_error(const Message& message, Stage stage);
     // One greppable line: "QUEUEID: reject: policy=... track=... key=<...> count=N/LIMIT window=Ns from=<...> ..."
     void log_quota_event(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,
                          const store::Decision& decision, Stage stage, const rules::Address* recipient,
@@ -139,6 +160,7 @@ private:
 
     FilterEnvironment& env_;
     const bool body_negotiated_;
+    const NoReplyStages no_reply_;
     std::optional<std::string> client_ip_;
     bool non_smtp_ = false;
     std::optional<Message> message_;
