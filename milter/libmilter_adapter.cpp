@@ -209,6 +209,12 @@ sfsistat guarded(SMFICTX* ctx, const char* stage, Where where, Body&& body, Sess
 
 // ---- callbacks -----------------------------------------------------------
 
+// "skipped", "no reply" or "answered", for the negotiate log line.
+const char* stage_use(const Negotiation& negotiation, std::uint64_t skip_flag, bool no_reply) {
+    if ((negotiation.steps & skip_flag) != 0) return "skipped";
+    return no_reply ? "no reply" : "answered";
+}
+
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long offered_steps, unsigned long,
                       unsigned long, unsigned long* actions, unsigned long* steps, unsigned long* reserved2,
                       unsigned long* reserved3) {
@@ -226,6 +232,12 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
         *steps = static_cast<unsigned long>(wanted.steps);
         *reserved2 = 0;
         *reserved3 = 0;
+        if (g_environment->logger.enabled(LogLevel::debug))
+            g_environment->logger.debug(fmt::format(
+                "negotiated: offered actions=0x{:x} steps=0x{:x}; asked actions=0x{:x} steps=0x{:x} "
+                "(headers {}, end of headers {}, body {})",
+                offered_actions, offered_steps, wanted.actions, wanted.steps, stage_use(wanted, SMFIP_NOHDRS, wanted.header_no_reply),
+                stage_use(wanted, SMFIP_NOEOH, false), stage_use(wanted, SMFIP_NOBODY, wanted.body_no_reply)));
         if (wanted.set_macro_lists) {
             smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>(kMailMacros));
             smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>(kRcptMacros));
