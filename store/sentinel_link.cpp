@@ -107,6 +107,10 @@ bool SentinelLink::resolve(const std::shared_ptr<RedisPool>& failed, Deadline de
     std::string why;
     if (!pool->run(role, replies, deadline, why)) {
         error = "Redis Sentinel: master " + address_text(*address) + " unreachable: " + why;
+    } else if (replies[0]->type == REDIS_REPLY_ERROR) {
+        // NOAUTH (no or a wrong password in the URL) and the like: say so.
+        error = "Redis Sentinel: master " + address_text(*address) + " answered ROLE with " +
+                reply_text(replies[0].get());
     } else if (const redisReply* r = replies[0].get();
                r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
                r->element[0]->type != REDIS_REPLY_STRING || reply_text(r->element[0]) != "master") {

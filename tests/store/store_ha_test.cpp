@@ -192,6 +192,58 @@ TEST_CASE("Sentinel: a master demoted by a failover (READONLY, or a dropped conn
     CHECK(group.replica().cli({"HGET", counter_key("qm:", req.counter), "sum"}).starts_with("2"));
 }
 
+
+TEST_CASE("Sentinel with AUTH: master and replica require a password (the Sentinels use auth-pass)") {
+    test::SentinelGroup group("qm-master", 3, "s3cret-sentinel");
+    const std::string url = group.url();
+    REQUIRE(url.find(":s3cret-sentinel@") != std::string::npos);
+    const CounterRequest req{test::counter("auth@example.com", 3600), 2, 1};
+    auto store = open_store(test::store_options(url));
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+    CHECK(store->charge({&req, 1}).outcome == Outcome::refused);
+    CHECK(group.master().cli({"HGET", counter_key("qm:", req.counter), "sum"}).starts_with("2"));
+    CHECK(store->counters_of("auth@example.com").counters.size() == 1);
+
+    // A wrong password, or none: a store_error naming AUTH, not a hang or a decision.
+    std::string wrong = url;
+    wrong.replace(wrong.find(":s3cret-sentinel@"), std::string(":s3cret-sentinel@").size(), ":wrong@");
+    for (const auto& bad_url : {wrong, "redis+sentinel://" + url.substr(url.find('@') + 1)}) {
+        CAPTURE(bad_url);
+        auto bad = open_store(test::store_options(bad_url));
+        const auto d = bad->charge({&req, 1});
+        CHECK(d.outcome == Outcome::store_error);
+        INFO(d.error);
+        CHECK((d.error.find("AUTH") != std::string::npos || d.error.find("NOAUTH") != std::string::npos));
+    }
+    CHECK(group.master().cli({"HGET", counter_key("qm:", req.counter), "sum"}).starts_with("2"));
+
+    // The failover works with AUTH too (masterauth, auth-pass): the store
+    // follows the promoted replica with the same password.
+    group.wait_until_failover_ready(25s);
+    group.wait_for_replica(5s);
+    group.sentinels()[0]->cli({"SENTINEL", "FAILOVER", group.master_name()});
+    // Until the old master is a replica and the Sentinels name the new one
+    // (before that, the old master still takes writes that the resync drops).
+    const auto give_up = Clock::now() + 20s;
+    bool switched = false;
+    while (!switched && Clock::now() < give_up) {
+        std::this_thread::sleep_for(100ms);
+        switched = group.master().cli({"ROLE"}).starts_with("slave") &&
+                   group.master_port_per_sentinels() == group.replica().port();
+    }
+    REQUIRE(switched);
+    const CounterRequest wider{req.counter, 3, 1};
+    Decision after;
+    for (int i = 0; i < 50 && after.outcome != Outcome::admitted; ++i) {
+        after = store->charge({&wider, 1});
+        if (after.outcome != Outcome::admitted) std::this_thread::sleep_for(100ms);
+    }
+    INFO(after.error);
+    CHECK(after.outcome == Outcome::admitted);
+    CHECK(group.replica().cli({"HGET", counter_key("qm:", req.counter), "sum"}).starts_with("3"));
+}
+
 }  // TEST_SUITE("sentinel")
 
 TEST_SUITE("cluster") {
@@ -315,6 +367,172 @@ TEST_CASE("Cluster: 32 threads, values on every master: exactly the limit admitt
         REQUIRE(now_counted.has_value());
         CHECK(*now_counted == admitted_units[n]);
     }
+}
+
+namespace {
+// Two tracked values in different slots, served by one master (`same_node`:
+// the store sends both decisions in one write) or by two.
+std::pair<std::string, std::string> value_pair(test::ClusterGroup& cluster, bool same_node,
+                                               const std::string& stem) {
+    std::vector<std::vector<bool>> owned;
+    for (std::size_t n = 0; n < cluster.size(); ++n) owned.push_back(cluster.slots_of(n));
+    const auto node_of = [&](const std::string& v) {
+        const auto slot = slot_of(test::counter(v, 3600));
+        for (std::size_t n = 0; n < owned.size(); ++n)
+            if (owned[n][slot]) return n;
+        return owned.size();
+    };
+    for (std::size_t i = 0; i < 200; ++i)
+        for (std::size_t j = 0; j < 200; ++j) {
+            const std::string a = stem + "a" + std::to_string(i * 2654435761u % 100003) + "@example.com";
+            const std::string b = stem + "b" + std::to_string(j * 2654435761u % 100019) + "@example.com";
+            const auto na = node_of(a), nb = node_of(b);
+            if (na == owned.size() || nb == owned.size()) continue;
+            if (slot_of(test::counter(a, 3600)) != slot_of(test::counter(b, 3600)) && (na == nb) == same_node)
+                return {a, b};
+        }
+    FAIL("no pair of values found");
+    return {};
+}
+}  // namespace
+
+TEST_CASE("Cluster: a two-slot charge that one slot refuses leaves the other slot's counter unchanged, whichever comes first") {
+    auto& cluster = shared_cluster();
+    for (const bool same_node : {false, true}) {
+        for (const bool refusing_first : {false, true}) {
+            CAPTURE(same_node);
+            CAPTURE(refusing_first);
+            cluster.flush_all();
+            test::SimClock clock;
+            auto store = open_store(test::store_options(cluster.url(), clock.function()));
+            const auto [full_value, open_value] = value_pair(cluster, same_node, same_node ? "same" : "apart");
+            const CounterId full = test::counter(full_value, 3600), open = test::counter(open_value, 3600);
+            // `full` at its limit of 2; `open` holds 3 of 100.
+            const CounterRequest fill{full, 2, 1};
+            for (int i = 0; i < 2; ++i) REQUIRE(store->charge({&fill, 1}).outcome == Outcome::admitted);
+            const CounterRequest some{open, 100, 3};
+            REQUIRE(store->charge({&some, 1}).outcome == Outcome::admitted);
+
+            std::vector<CounterRequest> message{{open, 100, 5}, {full, 2, 1}};
+            if (refusing_first) std::swap(message[0], message[1]);
+            for (int attempt = 0; attempt < 3; ++attempt) {
+                const auto d = store->charge(message);
+                INFO(d.error);
+                REQUIRE(d.outcome == Outcome::refused);
+                CHECK(d.error.empty());
+                CHECK(d.refused_index == (refusing_first ? 0u : 1u));
+                CHECK(d.count == 2);
+                CHECK(d.limit == 2);
+                CHECK(d.receipt.entries.empty());
+                // The admitting slot was charged 5 and refunded: still 3.
+                CHECK(counted(*store, open) == std::optional<std::uint64_t>(3));
+                CHECK(counted(*store, full) == std::optional<std::uint64_t>(2));
+            }
+            // Both refusing: the first in request order names count and limit.
+            const std::vector<CounterRequest> both{{open, 3, 1}, {full, 2, 1}};
+            const auto d = store->charge(both);
+            REQUIRE(d.outcome == Outcome::refused);
+            CHECK(d.refused_index == 0);
+            CHECK(d.count == 3);
+            CHECK(counted(*store, open) == std::optional<std::uint64_t>(3));
+            // And both fitting: both charged, receipt in request order.
+            const std::vector<CounterRequest> fits{{open, 100, 1}, {full, 3, 1}};
+            const auto ok = store->charge(fits);
+            REQUIRE(ok.outcome == Outcome::admitted);
+            REQUIRE(ok.receipt.entries.size() == 2);
+            CHECK(ok.receipt.entries[0].counter == open);
+            CHECK(ok.receipt.entries[1].counter == full);
+            CHECK(counted(*store, open) == std::optional<std::uint64_t>(4));
+            CHECK(counted(*store, full) == std::optional<std::uint64_t>(3));
+        }
+    }
+}
+
+TEST_CASE("Cluster: concurrent two-slot charges from 16 threads: counters equal exactly what was admitted, never over a limit") {
+    auto& cluster = shared_cluster();
+    cluster.flush_all();
+    auto options = test::store_options(cluster.url());
+    options.timeout = 2s;  // about counting, not speed (busy 2-core machine)
+    options.pool_size = 4;  // fewer connections than threads: they also queue for leases
+    auto store = open_store(options);
+    const auto senders = spread_values(cluster, "pair", 16);
+    const CounterId net{"p", "client_net", "messages", 3600, "198.51.100.0/24"};
+    constexpr std::uint64_t sender_limit = 6, net_limit = 50;
+    std::vector<std::atomic<std::uint64_t>> admitted(senders.size());
+    std::atomic<std::uint64_t> net_admitted{0};
+    std::atomic<int> errors{0};
+    std::latch start(16);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t)
+        threads.emplace_back([&, t] {
+            start.arrive_and_wait();
+            for (int i = 0; i < 30; ++i) {
+                const std::size_t s = static_cast<std::size_t>(t * 31 + i * 7) % senders.size();
+                std::vector<CounterRequest> message{{test::counter(senders[s], 3600), sender_limit, 1},
+                                                    {net, net_limit, 1}};
+                if ((t + i) % 2) std::swap(message[0], message[1]);
+                const auto d = store->charge(message);
+                if (d.outcome == Outcome::store_error) ++errors;
+                if (d.outcome != Outcome::admitted) continue;
+                ++admitted[s];
+                ++net_admitted;
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(errors == 0);
+    MESSAGE(net_admitted.load() << " of 480 two-slot messages admitted");
+    std::uint64_t sum = 0;
+    for (std::size_t s = 0; s < senders.size(); ++s) {
+        CAPTURE(senders[s]);
+        CHECK(admitted[s] <= sender_limit);
+        // A message refused by the net was refunded on the sender's slot.
+        CHECK(counted(*store, test::counter(senders[s], 3600)) == std::optional<std::uint64_t>(admitted[s]));
+        sum += admitted[s];
+    }
+    CHECK(sum == net_admitted);
+    CHECK(net_admitted <= net_limit);
+    CHECK(net_admitted > 0);
+    // A message refused by its sender was refunded on the net's slot.
+    CHECK(counted(*store, net) == std::optional<std::uint64_t>(net_admitted.load()));
+}
+
+TEST_CASE("Cluster with AUTH: every node requires a password") {
+    test::ClusterGroup cluster(3, 0, "s3cret-cluster");
+    const std::string url = cluster.url();
+    REQUIRE(url.find(":s3cret-cluster@") != std::string::npos);
+    auto store = open_store(test::store_options(url));
+    const auto values = spread_values(cluster, "auth", 30);
+    // Every master, and a message over two slots (sent at once).
+    for (const auto& v : values) {
+        const CounterRequest req{test::counter(v, 3600), 1, 1};
+        CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
+        CHECK(store->charge({&req, 1}).outcome == Outcome::refused);
+    }
+    const std::vector<CounterRequest> two{{test::counter(values[0], 60), 5, 1}, {test::counter(values[1], 60), 5, 1}};
+    REQUIRE(slot_of(two[0].counter) != slot_of(two[1].counter));
+    CHECK(store->charge(two).outcome == Outcome::admitted);
+    CHECK(store->check(two).outcome == Outcome::admitted);
+    const auto loaded = store->most_loaded(100);
+    CHECK(loaded.outcome == Outcome::admitted);
+    CHECK(loaded.counters.size() == values.size() + 2);
+    CHECK(store->reset(values[0], std::nullopt) == Outcome::admitted);
+    CHECK(counted(*store, two[0].counter) == std::optional<std::uint64_t>(0));
+
+    std::string wrong = url;
+    wrong.replace(wrong.find(":s3cret-cluster@"), std::string(":s3cret-cluster@").size(), ":wrong@");
+    const std::string none = "redis+cluster://" + url.substr(url.find('@') + 1);
+    for (const auto& bad_url : {wrong, none}) {
+        CAPTURE(bad_url);
+        auto bad = open_store(test::store_options(bad_url));
+        for (const auto& d : {bad->charge({&two[0], 1}), bad->charge(two), bad->check(two)}) {
+            CHECK(d.outcome == Outcome::store_error);
+            INFO(d.error);
+            CHECK((d.error.find("AUTH") != std::string::npos || d.error.find("NOAUTH") != std::string::npos));
+        }
+        CHECK(bad->most_loaded(10).outcome == Outcome::store_error);
+    }
+    // Nothing was charged by the refused connections.
+    CHECK(counted(*store, two[1].counter) == std::optional<std::uint64_t>(1));
 }
 
 TEST_CASE("Cluster: resharding during traffic: a bounded few store errors, no over-admission") {

@@ -205,8 +205,15 @@ void RedisServer::resume() {
     paused_ = false;
 }
 
+std::string RedisServer::password() const {
+    for (std::size_t i = 0; i + 1 < extra_args_.size(); ++i)
+        if (extra_args_[i] == "--requirepass") return extra_args_[i + 1];
+    return "";
+}
+
 std::string RedisServer::cli(const std::vector<std::string>& args, std::chrono::seconds limit) const {
     std::vector<std::string> argv{"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port_)};
+    if (const auto pw = password(); !pw.empty()) argv.insert(argv.end(), {"-a", pw, "--no-auth-warning"});
     argv.insert(argv.end(), args.begin(), args.end());
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");

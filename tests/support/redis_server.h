@@ -40,6 +40,9 @@ public:
     RedisServer& operator=(const RedisServer&) = delete;
 
     int port() const { return port_; }
+    // The value after "--requirepass" in the arguments, or "": redis-cli is
+    // then run with it (-a).
+    std::string password() const;
     pid_t pid() const { return pid_; }
     bool running() const { return pid_ > 0; }
     std::string url(int db = 0) const;                  // redis://127.0.0.1:PORT/DB

@@ -47,19 +47,34 @@ void wait_until(std::chrono::seconds limit, const std::string& what, Ready&& rea
     throw std::runtime_error("not ready within " + std::to_string(limit.count()) + " s: " + what);
 }
 
+// The arguments that make a data node require `password` (and use it
+// towards its master); none for "".
+std::vector<std::string> auth_args(const std::string& password) {
+    if (password.empty()) return {};
+    return {"--requirepass", password, "--masterauth", password};
+}
+
+std::string userinfo(const std::string& password) { return password.empty() ? "" : ":" + password + "@"; }
+
 }  // namespace
 
-SentinelGroup::SentinelGroup(std::string master_name, int sentinel_count)
-    : master_name_(std::move(master_name)) {
+SentinelGroup::SentinelGroup(std::string master_name, int sentinel_count, std::string password)
+    : master_name_(std::move(master_name)), password_(std::move(password)) {
     // No delay before a diskless full sync: the replica is in sync at once.
-    master_ = std::make_unique<RedisServer>(std::vector<std::string>{"--repl-diskless-sync-delay", "0"});
-    replica_ = std::make_unique<RedisServer>(std::vector<std::string>{
-        "--replicaof", "127.0.0.1", std::to_string(master_->port()), "--repl-diskless-sync-delay", "0"});
-    const std::string config = "sentinel monitor " + master_name_ + " 127.0.0.1 " +
-                               std::to_string(master_->port()) + " 2\n" +
-                               "sentinel down-after-milliseconds " + master_name_ + " 1000\n" +
-                               "sentinel failover-timeout " + master_name_ + " 3000\n" +
-                               "sentinel parallel-syncs " + master_name_ + " 1\n";
+    std::vector<std::string> master_args{"--repl-diskless-sync-delay", "0"};
+    const auto auth = auth_args(password_);
+    master_args.insert(master_args.end(), auth.begin(), auth.end());
+    master_ = std::make_unique<RedisServer>(master_args);
+    std::vector<std::string> replica_args{"--replicaof", "127.0.0.1", std::to_string(master_->port()),
+                                          "--repl-diskless-sync-delay", "0"};
+    replica_args.insert(replica_args.end(), auth.begin(), auth.end());
+    replica_ = std::make_unique<RedisServer>(replica_args);
+    std::string config = "sentinel monitor " + master_name_ + " 127.0.0.1 " +
+                         std::to_string(master_->port()) + " 2\n" +
+                         "sentinel down-after-milliseconds " + master_name_ + " 1000\n" +
+                         "sentinel failover-timeout " + master_name_ + " 3000\n" +
+                         "sentinel parallel-syncs " + master_name_ + " 1\n";
+    if (!password_.empty()) config += "sentinel auth-pass " + master_name_ + " " + password_ + "\n";
     for (int i = 0; i < sentinel_count; ++i)
         sentinels_.push_back(std::make_unique<RedisServer>(ConfigFile{config},
                                                            std::vector<std::string>{"--sentinel"}));
@@ -69,7 +84,7 @@ std::string SentinelGroup::url() const {
     std::string hosts;
     for (const auto& s : sentinels_)
         hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(s->port());
-    return "redis+sentinel://" + hosts + "/" + master_name_;
+    return "redis+sentinel://" + userinfo(password_) + hosts + "/" + master_name_;
 }
 
 int SentinelGroup::master_port_per_sentinels() const {
@@ -107,14 +122,21 @@ void SentinelGroup::wait_for_replica(std::chrono::seconds limit) {
     });
 }
 
-ClusterGroup::ClusterGroup(int master_count) {
-    for (int i = 0; i < master_count; ++i)
-        nodes_.push_back(std::make_unique<RedisServer>(std::vector<std::string>{
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no"}));
+ClusterGroup::ClusterGroup(int master_count, int replicas_per_master, std::string password)
+    : password_(std::move(password)) {
+    const auto auth = auth_args(password_);
+    for (int i = 0; i < master_count * (1 + replicas_per_master); ++i) {
+        std::vector<std::string> args{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                      "--cluster-node-timeout", "2000",
+                                      "--cluster-require-full-coverage", "no",
+                                      "--repl-diskless-sync-delay", "0"};
+        args.insert(args.end(), auth.begin(), auth.end());
+        nodes_.push_back(std::make_unique<RedisServer>(args));
+    }
     std::vector<std::string> create{"--cluster", "create"};
     for (const auto& n : nodes_) create.push_back("127.0.0.1:" + std::to_string(n->port()));
-    create.insert(create.end(), {"--cluster-replicas", "0", "--cluster-yes"});
+    create.insert(create.end(),
+                  {"--cluster-replicas", std::to_string(replicas_per_master), "--cluster-yes"});
     nodes_[0]->cli(create, std::chrono::seconds(30));
     wait_until_ok(std::chrono::seconds(20));
 }
@@ -136,7 +158,7 @@ std::string ClusterGroup::url() const {
     std::string hosts;
     for (const auto& n : nodes_)
         hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(n->port());
-    return "redis+cluster://" + hosts;
+    return "redis+cluster://" + userinfo(password_) + hosts;
 }
 
 std::string ClusterGroup::node_id(std::size_t i) const {
@@ -146,8 +168,38 @@ std::string ClusterGroup::node_id(std::size_t i) const {
 }
 
 void ClusterGroup::flush_all() {
-    for (const auto& n : nodes_)
-        if (n->running()) n->cli({"FLUSHALL"});
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i]->running() && is_master(i)) nodes_[i]->cli({"FLUSHALL"});
+}
+
+bool ClusterGroup::is_master(std::size_t i) const {
+    return nodes_.at(i)->cli({"ROLE"}).starts_with("master");
+}
+
+std::size_t ClusterGroup::replica_of(std::size_t i) const {
+    const std::string port = std::to_string(nodes_.at(i)->port());
+    for (std::size_t r = 0; r < nodes_.size(); ++r) {
+        if (r == i || !nodes_[r]->running()) continue;
+        const std::string info = nodes_[r]->cli({"INFO", "replication"});
+        if (info_field(info, "role") == "slave" && info_field(info, "master_port") == port) return r;
+    }
+    return nodes_.size();
+}
+
+void ClusterGroup::wait_for_replica(std::size_t replica, std::chrono::seconds limit) {
+    wait_until(limit, "the replica caught up with its master", [&] {
+        const std::string info = nodes_.at(replica)->cli({"INFO", "replication"});
+        const std::string master_port = info_field(info, "master_port");
+        if (info_field(info, "master_link_status") != "up") return false;
+        for (const auto& n : nodes_)
+            if (std::to_string(n->port()) == master_port) {
+                const std::string master_offset =
+                    info_field(n->cli({"INFO", "replication"}), "master_repl_offset");
+                return !master_offset.empty() &&
+                       master_offset == info_field(info, "slave_repl_offset");
+            }
+        return false;
+    });
 }
 
 void ClusterGroup::reshard(std::size_t from, std::size_t to, int slots) {

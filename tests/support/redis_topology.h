@@ -25,10 +25,13 @@ namespace quotamilter::test {
 class SentinelGroup {
 public:
     // Sentinels with down-after-milliseconds 1000 and failover-timeout 3000:
-    // a failover completes in a few seconds.
-    explicit SentinelGroup(std::string master_name = "qm-master", int sentinel_count = 3);
+    // a failover completes in a few seconds. A `password`: the master and
+    // the replica require it (requirepass, masterauth) and the Sentinels
+    // use it (auth-pass); the Sentinels themselves require none.
+    explicit SentinelGroup(std::string master_name = "qm-master", int sentinel_count = 3,
+                           std::string password = {});
 
-    std::string url() const;
+    std::string url() const;  // with ":PASSWORD@" when there is one
     const std::string& master_name() const { return master_name_; }
     RedisServer& master() { return *master_; }
     RedisServer& replica() { return *replica_; }
@@ -44,6 +47,7 @@ public:
 
 private:
     std::string master_name_;
+    std::string password_;
     std::unique_ptr<RedisServer> master_;
     std::unique_ptr<RedisServer> replica_;
     std::vector<std::unique_ptr<RedisServer>> sentinels_;
@@ -51,16 +55,25 @@ private:
 
 class ClusterGroup {
 public:
-    // `master_count` masters, no replicas; cluster-require-full-coverage no,
-    // so a stopped node only takes its own slots away.
-    explicit ClusterGroup(int master_count = 3);
+    // `master_count` masters, each with `replicas_per_master` replicas
+    // (cluster-node-timeout 2000 ms: a replica takes over a few seconds
+    // after its master dies); cluster-require-full-coverage no, so a
+    // stopped node only takes its own slots away. A `password`: every node
+    // requires it (requirepass, masterauth).
+    explicit ClusterGroup(int master_count = 3, int replicas_per_master = 0, std::string password = {});
 
-    std::string url() const;
+    std::string url() const;  // with ":PASSWORD@" when there is one
     RedisServer& node(std::size_t i) { return *nodes_.at(i); }
     std::size_t size() const { return nodes_.size(); }
     std::string node_id(std::size_t i) const;
 
-    void flush_all();  // FLUSHALL on every running node
+    void flush_all();  // FLUSHALL on every running master
+    // Node `i` is a master now (ROLE).
+    bool is_master(std::size_t i) const;
+    // The index of a replica of master `i` (INFO replication), or size().
+    std::size_t replica_of(std::size_t i) const;
+    // Until replica `replica` has every write of its master so far.
+    void wait_for_replica(std::size_t replica, std::chrono::seconds limit);
     // Moves `slots` slots (and their keys) from node `from` to node `to`
     // while clients keep working: redis-cli --cluster reshard.
     void reshard(std::size_t from, std::size_t to, int slots);
@@ -70,6 +83,7 @@ public:
 private:
     void wait_until_ok(std::chrono::seconds limit);
 
+    std::string password_;
     std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
 
