@@ -51,15 +51,15 @@ qm_start_sink SINK
 
 # Per configuration: quotamilter variable prefix, its metrics address, the
 # redis-server PIDs of its store, the Postfix instance in front of it.
-declare -A qm_of metrics_of redis_pids_of pf_of pf_port_of
+declare -A qm_of metrics_of redis_pids_of redis_ports_of pf_of pf_port_of
 for config in "${configs[@]}"; do
   case "$config" in
     1q-*) rules="$BENCH_RULES_DIR/sender-rate.json" ;;
     4q-*) rules="$BENCH_RULES_DIR/hudedu-bench.json" ;;
   esac
   case "$config" in
-    *-standalone) url="$standalone_url" redis_pids_of[$config]="$REDIS_PID" ;;
-    *-cluster) url="$CLUSTER_URL" redis_pids_of[$config]="$CLUSTER_PIDS" ;;
+    *-standalone) url="$standalone_url" redis_pids_of[$config]="$REDIS_PID" redis_ports_of[$config]="$REDIS_PORT" ;;
+    *-cluster) url="$CLUSTER_URL" redis_pids_of[$config]="$CLUSTER_PIDS" redis_ports_of[$config]="$CLUSTER_PORTS" ;;
   esac
   var="QM_$(echo "$config" | tr 'a-z-' 'A-Z_')"
   metrics="127.0.0.1:$(qm_free_port)"
@@ -82,6 +82,15 @@ redis_cpu_ms() {  # CONFIG -> CPU ms of the redis-server(s) of its store
   for pid in ${redis_pids_of[$1]}; do sum=$((sum + $(bench_cpu_ms "$pid"))); done
   echo "$sum"
 }
+redis_calls() {  # CONFIG -> scripts (EVALSHA, EVAL) its redis-server(s) ran so far: one per store round trip
+  local port sum=0 n
+  for port in ${redis_ports_of[$1]}; do
+    n=$(redis-cli -h 127.0.0.1 -p "$port" info commandstats 2>/dev/null | tr -d '\r' |
+      awk -F'[:=,]' '$1 == "cmdstat_evalsha" || $1 == "cmdstat_eval" { s += $3 } END { printf "%d\n", s }')
+    sum=$((sum + n))
+  done
+  echo "$sum"
+}
 # Store errors + store-error answers + refusals quotamilter counted so far.
 qm_trouble() {
   local m="${metrics_of[$1]}"
@@ -100,9 +109,10 @@ echo "rules: 1q = sender-rate.json (1 quota, 1 slot/message), 4q = hudedu-bench.
 failures=0
 # run_milter CONFIG ROUND: one milter-level run, recorded under milter.CONFIG
 run_milter() {
-  local config="$1" round="$2" key="milter.$1" qpid rpid_cpu0 qcpu0 trouble0 out result n refused
+  local config="$1" round="$2" key="milter.$1" qpid rpid_cpu0 qcpu0 trouble0 calls0 out result n refused
   qpid=$(qm_pid_of "$config")
-  trouble0=$(qm_trouble "$config") qcpu0=$(bench_cpu_ms "$qpid") rpid_cpu0=$(redis_cpu_ms "$config")
+  trouble0=$(qm_trouble "$config") calls0=$(redis_calls "$config")
+  qcpu0=$(bench_cpu_ms "$qpid") rpid_cpu0=$(redis_cpu_ms "$config")
   out=$("$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections "$connections" \
     --messages "$milter_messages" --senders "$senders" --seed "$round" --time-limit 120) || {
     bench_log "round $round milter $config: load generator failed"; failures=$((failures + 1)); }
@@ -115,6 +125,7 @@ run_milter() {
   bench_record "$key" p99 "$(bench_field "$result" message_p99_us)"
   bench_record "$key" qmcpu "$(awk -v c=$(($(bench_cpu_ms "$qpid") - qcpu0)) -v m="$n" 'BEGIN {printf "%.3f", c / m}')"
   bench_record "$key" rediscpu "$(awk -v c=$(($(redis_cpu_ms "$config") - rpid_cpu0)) -v m="$n" 'BEGIN {printf "%.3f", c / m}')"
+  bench_record "$key" calls "$(awk -v c=$(($(redis_calls "$config") - calls0)) -v m="$n" 'BEGIN {printf "%.2f", c / m}')"
   bench_record "$key" refused "$refused"
   bench_record "$key" trouble "$(($(qm_trouble "$config") - trouble0))"
   [ "$n" -eq "$milter_messages" ] || bench_log "WARNING: milter $config answered $n of $milter_messages messages"
@@ -122,9 +133,10 @@ run_milter() {
 }
 # run_e2e CONFIG ROUND: one end-to-end run, recorded under e2e.CONFIG
 run_e2e() {
-  local config="$1" round="$2" key="e2e.$1" qpid qcpu0 rcpu0 trouble0 accepted0 rate m="${metrics_of[$1]}"
+  local config="$1" round="$2" key="e2e.$1" qpid qcpu0 rcpu0 trouble0 calls0 accepted0 rate m="${metrics_of[$1]}"
   qpid=$(qm_pid_of "$config")
-  trouble0=$(qm_trouble "$config") qcpu0=$(bench_cpu_ms "$qpid") rcpu0=$(redis_cpu_ms "$config")
+  trouble0=$(qm_trouble "$config") calls0=$(redis_calls "$config")
+  qcpu0=$(bench_cpu_ms "$qpid") rcpu0=$(redis_cpu_ms "$config")
   accepted0=$(bench_metric_sum "$m" quotamilter_messages_accepted_total)
   if rate=$(bench_smtp_source "${pf_port_of[$config]}" "$messages" "$sessions" "$body" "$QM_TMP/source-$config.out"); then
     bench_record "$key" rate "$rate"
@@ -135,6 +147,7 @@ run_e2e() {
   fi
   bench_record "$key" qmcpu "$(awk -v c=$(($(bench_cpu_ms "$qpid") - qcpu0)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
   bench_record "$key" rediscpu "$(awk -v c=$(($(redis_cpu_ms "$config") - rcpu0)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
+  bench_record "$key" calls "$(awk -v c=$(($(redis_calls "$config") - calls0)) -v m="$messages" 'BEGIN {printf "%.2f", c / m}')"
   bench_record "$key" accepted "$(($(bench_metric_sum "$m" quotamilter_messages_accepted_total) - accepted0))"
   bench_record "$key" trouble "$(($(qm_trouble "$config") - trouble0))"
   bench_wait_queue_empty "${pf_of[$config]}" 60
@@ -174,10 +187,11 @@ echo "load average (1 min) at each round start and at the end: $(bench_values lo
 echo "keys per cluster master (both rule files, every round): $(for p in $CLUSTER_PORTS; do
   printf '%s ' "$(redis-cli -h 127.0.0.1 -p "$p" dbsize)"; done)"
 echo
-echo "medians over the rounds (msg/s; CPU ms per message of quotamilter and of its redis-server(s), summed"
-echo "over the 3 masters for the cluster; trouble = store errors + store-error answers + refusals counted by"
-echo "quotamilter, refused = load generator's rejected + tempfailed + protocol errors / refusals in the Postfix log)"
-printf '%-7s %-14s %9s %8s %8s %8s %8s %8s   %s\n' level config "msg/s" "p99 µs" "qm cpu" "redis" trouble refused "rounds (msg/s)"
+echo "medians over the rounds: msg/s; p99 of a whole message (milter level); CPU ms per message of quotamilter"
+echo "and of its redis-server(s) (the 3 masters summed for the cluster); Lua scripts (EVALSHA) run per message;"
+echo "trouble = store errors + store-error answers + refusals counted by quotamilter (/metrics); refused = the load"
+echo "generator's rejected + tempfailed + protocol errors, or the refusals in that Postfix's log"
+printf '%-7s %-14s %9s %8s %8s %8s %7s %8s %8s   %s\n' level config "msg/s" "p99 µs" "qm cpu" "redis" scripts trouble refused "rounds (msg/s)"
 total_trouble=0
 for level in $levels; do
   for config in "${configs[@]}"; do
@@ -194,8 +208,8 @@ for level in $levels; do
       [ "$accepted" -eq "$expect" ] || bench_log "WARNING: e2e $config: quotamilter accepted $accepted messages, $expect sent"
     fi
     total_trouble=$((total_trouble + trouble + refused))
-    printf '%-7s %-14s %9.0f %8s %8s %8s %8s %8s   %s\n' "$level" "$config" "$(bench_median_of "$key" rate)" "$p99" \
-      "$(bench_median_of "$key" qmcpu)" "$(bench_median_of "$key" rediscpu)" "$trouble" "$refused" "$(bench_values "$key" rate)"
+    printf '%-7s %-14s %9.0f %8s %8s %8s %7.2f %8s %8s   %s\n' "$level" "$config" "$(bench_median_of "$key" rate)" "$p99" \
+      "$(bench_median_of "$key" qmcpu)" "$(bench_median_of "$key" rediscpu)" "$(bench_median_of "$key" calls)" "$trouble" "$refused" "$(bench_values "$key" rate)"
   done
 done
 echo
