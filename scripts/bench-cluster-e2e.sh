@@ -91,13 +91,9 @@ redis_calls() {  # CONFIG -> scripts (EVALSHA, EVAL) its redis-server(s) ran so 
   done
   echo "$sum"
 }
-# Store errors + store-error answers + refusals quotamilter counted so far.
-qm_trouble() {
-  local m="${metrics_of[$1]}"
-  echo $(($(bench_metric_sum "$m" quotamilter_store_errors_total) +
-    $(bench_metric_sum "$m" quotamilter_store_error_answers_total) +
-    $(bench_metric_sum "$m" quotamilter_refusals_total)))
-}
+# What quotamilter counted so far (/metrics): failed store calls, quota refusals.
+qm_store_errors() { bench_metric_sum "${metrics_of[$1]}" quotamilter_store_errors_total; }
+qm_quota_refusals() { bench_metric_sum "${metrics_of[$1]}" quotamilter_refusals_total; }
 
 bench_machine
 echo "redis: $(redis-server --version | cut -d' ' -f3 | cut -d= -f2); standalone 127.0.0.1:$REDIS_PORT; cluster $CLUSTER_URL (3 masters, no replicas)"
@@ -109,9 +105,9 @@ echo "rules: 1q = sender-rate.json (1 quota, 1 slot/message), 4q = hudedu-bench.
 failures=0
 # run_milter CONFIG ROUND: one milter-level run, recorded under milter.CONFIG
 run_milter() {
-  local config="$1" round="$2" key="milter.$1" qpid rpid_cpu0 qcpu0 trouble0 calls0 out result n refused
+  local config="$1" round="$2" key="milter.$1" qpid rpid_cpu0 qcpu0 errors0 quota0 calls0 out result n refused
   qpid=$(qm_pid_of "$config")
-  trouble0=$(qm_trouble "$config") calls0=$(redis_calls "$config")
+  errors0=$(qm_store_errors "$config") quota0=$(qm_quota_refusals "$config") calls0=$(redis_calls "$config")
   qcpu0=$(bench_cpu_ms "$qpid") rpid_cpu0=$(redis_cpu_ms "$config")
   out=$("$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections "$connections" \
     --messages "$milter_messages" --senders "$senders" --seed "$round" --time-limit 120) || {
@@ -127,15 +123,16 @@ run_milter() {
   bench_record "$key" rediscpu "$(awk -v c=$(($(redis_cpu_ms "$config") - rpid_cpu0)) -v m="$n" 'BEGIN {printf "%.3f", c / m}')"
   bench_record "$key" calls "$(awk -v c=$(($(redis_calls "$config") - calls0)) -v m="$n" 'BEGIN {printf "%.2f", c / m}')"
   bench_record "$key" refused "$refused"
-  bench_record "$key" trouble "$(($(qm_trouble "$config") - trouble0))"
+  bench_record "$key" storeerr "$(($(qm_store_errors "$config") - errors0))"
+  bench_record "$key" quotaref "$(($(qm_quota_refusals "$config") - quota0))"
   [ "$n" -eq "$milter_messages" ] || bench_log "WARNING: milter $config answered $n of $milter_messages messages"
   bench_log "round $round milter $config: $(bench_field "$result" msgs_per_s) msg/s"
 }
 # run_e2e CONFIG ROUND: one end-to-end run, recorded under e2e.CONFIG
 run_e2e() {
-  local config="$1" round="$2" key="e2e.$1" qpid qcpu0 rcpu0 trouble0 calls0 accepted0 rate m="${metrics_of[$1]}"
+  local config="$1" round="$2" key="e2e.$1" qpid qcpu0 rcpu0 errors0 quota0 calls0 accepted0 rate m="${metrics_of[$1]}"
   qpid=$(qm_pid_of "$config")
-  trouble0=$(qm_trouble "$config") calls0=$(redis_calls "$config")
+  errors0=$(qm_store_errors "$config") quota0=$(qm_quota_refusals "$config") calls0=$(redis_calls "$config")
   qcpu0=$(bench_cpu_ms "$qpid") rcpu0=$(redis_cpu_ms "$config")
   accepted0=$(bench_metric_sum "$m" quotamilter_messages_accepted_total)
   if rate=$(bench_smtp_source "${pf_port_of[$config]}" "$messages" "$sessions" "$body" "$QM_TMP/source-$config.out"); then
@@ -149,7 +146,8 @@ run_e2e() {
   bench_record "$key" rediscpu "$(awk -v c=$(($(redis_cpu_ms "$config") - rcpu0)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
   bench_record "$key" calls "$(awk -v c=$(($(redis_calls "$config") - calls0)) -v m="$messages" 'BEGIN {printf "%.2f", c / m}')"
   bench_record "$key" accepted "$(($(bench_metric_sum "$m" quotamilter_messages_accepted_total) - accepted0))"
-  bench_record "$key" trouble "$(($(qm_trouble "$config") - trouble0))"
+  bench_record "$key" storeerr "$(($(qm_store_errors "$config") - errors0))"
+  bench_record "$key" quotaref "$(($(qm_quota_refusals "$config") - quota0))"
   bench_wait_queue_empty "${pf_of[$config]}" 60
 }
 
@@ -189,14 +187,20 @@ echo "keys per cluster master (both rule files, every round): $(for p in $CLUSTE
 echo
 echo "medians over the rounds: msg/s; p99 of a whole message (milter level); CPU ms per message of quotamilter"
 echo "and of its redis-server(s) (the 3 masters summed for the cluster); Lua scripts (EVALSHA) run per message;"
-echo "trouble = store errors + store-error answers + refusals counted by quotamilter (/metrics); refused = the load"
-echo "generator's rejected + tempfailed + protocol errors, or the refusals in that Postfix's log"
-printf '%-7s %-14s %9s %8s %8s %8s %7s %8s %8s   %s\n' level config "msg/s" "p99 µs" "qm cpu" "redis" scripts trouble refused "rounds (msg/s)"
+echo "st.err = failed store calls, q.ref = quota refusals (both counted by quotamilter, /metrics); refused = the load"
+echo "generator's rejected + tempfailed + protocol errors, or the refusals in that Postfix's log; sums over the rounds."
+echo "A round marked ! had store errors: its messages were partly answered tempfail, its figure is not comparable"
+printf '%-7s %-14s %9s %8s %8s %8s %7s %6s %6s %7s   %s\n' level config "msg/s" "p99 µs" "qm cpu" "redis" scripts st.err q.ref refused "rounds (msg/s)"
 total_trouble=0
 for level in $levels; do
   for config in "${configs[@]}"; do
     key="$level.$config"
-    trouble=$(bench_values "$key" trouble | awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; print s}')
+    store_errors=$(bench_values "$key" storeerr | awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; print s}')
+    quota_refusals=$(bench_values "$key" quotaref | awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; print s}')
+    read -r -a r <<<"$(bench_values "$key" rate)"
+    read -r -a e <<<"$(bench_values "$key" storeerr)"
+    rounds=()
+    for ((i = 0; i < ${#r[@]}; i++)); do rounds+=("${r[$i]}$([ "${e[$i]:-0}" -eq 0 ] || echo '!')"); done
     if [ "$level" = milter ]; then
       refused=$(bench_values "$key" refused | awk '{s = 0; for (i = 1; i <= NF; i++) s += $i; print s}')
       p99=$(printf '%.0f' "$(bench_median_of "$key" p99)")
@@ -207,9 +211,10 @@ for level in $levels; do
       expect=$(($(bench_values "$key" rate | wc -w) * messages))
       [ "$accepted" -eq "$expect" ] || bench_log "WARNING: e2e $config: quotamilter accepted $accepted messages, $expect sent"
     fi
-    total_trouble=$((total_trouble + trouble + refused))
-    printf '%-7s %-14s %9.0f %8s %8s %8s %7.2f %8s %8s   %s\n' "$level" "$config" "$(bench_median_of "$key" rate)" "$p99" \
-      "$(bench_median_of "$key" qmcpu)" "$(bench_median_of "$key" rediscpu)" "$(bench_median_of "$key" calls)" "$trouble" "$refused" "$(bench_values "$key" rate)"
+    total_trouble=$((total_trouble + store_errors + quota_refusals + refused))
+    printf '%-7s %-14s %9.0f %8s %8s %8s %7.2f %6s %6s %7s   %s\n' "$level" "$config" "$(bench_median_of "$key" rate)" "$p99" \
+      "$(bench_median_of "$key" qmcpu)" "$(bench_median_of "$key" rediscpu)" "$(bench_median_of "$key" calls)" \
+      "$store_errors" "$quota_refusals" "$refused" "${rounds[*]:-}"
   done
 done
 echo
@@ -220,11 +225,16 @@ for level in $levels; do
     median_ratio=$(bench_ratio "$(bench_median_of "$level.$q-cluster" rate)" "$(bench_median_of "$level.$q-standalone" rate)")
     read -r -a c <<<"$(bench_values "$level.$q-cluster" rate)"
     read -r -a s <<<"$(bench_values "$level.$q-standalone" rate)"
-    per_round=()
-    for ((i = 0; i < ${#c[@]} && i < ${#s[@]}; i++)); do per_round+=("$(bench_ratio "${c[$i]}" "${s[$i]}")"); done
+    read -r -a ce <<<"$(bench_values "$level.$q-cluster" storeerr)"
+    read -r -a se <<<"$(bench_values "$level.$q-standalone" storeerr)"
+    per_round=() shown=()
+    for ((i = 0; i < ${#c[@]} && i < ${#s[@]}; i++)); do
+      per_round+=("$(bench_ratio "${c[$i]}" "${s[$i]}")")
+      shown+=("${per_round[-1]}$([ "${ce[$i]:-0}" -eq 0 ] && [ "${se[$i]:-0}" -eq 0 ] || echo '!')")
+    done
     case "$q" in 1q) what="sender-rate.json, 1 slot " ;; 4q) what="hudedu-bench.json, 2 slots" ;; esac
     printf '%-7s %s: %s (%s); per round %s, median %s\n' "$level" "$what" "$median_ratio" \
-      "$(awk -v r="$median_ratio" 'BEGIN {print (r >= 0.9) ? "met" : "MISSED"}')" "${per_round[*]:-}" \
+      "$(awk -v r="$median_ratio" 'BEGIN {print (r >= 0.9) ? "met" : "MISSED"}')" "${shown[*]:-}" \
       "$(bench_median "${per_round[@]:-}")"
   done
 done
