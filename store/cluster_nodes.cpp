@@ -92,6 +92,15 @@ bool ClusterNodes::refresh(Deadline deadline, std::string& error) {
     return map_loaded_;
 }
 
+std::shared_ptr<RedisPool> ClusterNodes::master_of(std::uint16_t slot, Deadline deadline,
+                                                    std::string& error) {
+    if (auto pool = owner_of(slot, nullptr)) return pool;
+    if (!refresh(deadline, error)) return nullptr;
+    auto pool = owner_of(slot, nullptr);
+    if (!pool) error = "Redis Cluster: no master serves slot " + std::to_string(slot);
+    return pool;
+}
+
 bool ClusterNodes::masters(std::vector<std::shared_ptr<RedisPool>>& pools, Deadline deadline,
                            std::string& error) {
     bool loaded = false;

@@ -27,6 +27,12 @@ public:
     bool run_in_slot(std::uint16_t slot, std::span<const RedisCommand> commands,
                      std::vector<ReplyPtr>& replies, Deadline deadline, std::string& error);
 
+    // The pool of the master that owns `slot` per the slot map (loaded
+    // first if need be), for a caller that sends to several slots at once
+    // and handles no redirection itself: a reply that is one, it sends
+    // again through run_in_slot. Null with `error` set if none is known.
+    std::shared_ptr<RedisPool> master_of(std::uint16_t slot, Deadline deadline, std::string& error);
+
     // The pools of every master that owns a slot (for SCAN).
     bool masters(std::vector<std::shared_ptr<RedisPool>>& pools, Deadline deadline,
                  std::string& error);

@@ -1,11 +1,11 @@
 #include "store/cluster_store.h"
 
 #include <algorithm>
-#include <limits>
+#include <functional>
+#include <optional>
 
 #include "store/cluster_nodes.h"
 #include "store/counter_commands.h"
-#include "store/key_layout.h"
 #include "store/no_throw.h"
 
 namespace quotamilter::store {
@@ -71,14 +71,18 @@ public:
 
     StatusResult counters_of(const std::string& tracked_value) override {
         return no_throw<StatusResult>([&] {
-            return status(key_layout::scan_pattern(commands_.prefix(), tracked_value, std::nullopt),
-                          std::numeric_limits<std::size_t>::max());
+            return on_masters([&](std::span<RedisLink* const> masters) {
+                return commands_.counters_of(masters, tracked_value);
+            });
         });
     }
 
     StatusResult most_loaded(std::size_t max) override {
-        return no_throw<StatusResult>(
-            [&] { return status(key_layout::glob_escape(commands_.prefix()) + "{*", max); });
+        return no_throw<StatusResult>([&] {
+            return on_masters([&](std::span<RedisLink* const> masters) {
+                return commands_.most_loaded(masters, max);
+            });
+        });
     }
 
     Outcome reset(const std::string& tracked_value,
@@ -119,15 +123,87 @@ private:
         return commands_.decide(link, group.requests, charge, until);
     }
 
-    // Checks every slot (first error wins) and merges the refusals.
+    // Every slot's decision, asked of every node at once: one write per
+    // node (the slots a node serves share it, one script each, on one
+    // pooled connection), then the replies are read, so that a message over
+    // several slots costs about one round trip. Each slot's script is still
+    // atomic on its own. A slot whose reply is a redirection (MOVED, ASK,
+    // TRYAGAIN) or NOSCRIPT, or whose node could not be reached, is asked
+    // again through the per-slot path (run_in_slot, eval_scripts), which
+    // follows redirections and reloads the slot map: as if it had been sent
+    // a moment later. A call that may have been applied before its
+    // connection failed is asked again only where run_in_slot would retry
+    // it anyway (the slot moved to another master).
+    std::vector<Decision> decide_all(const std::vector<SlotRequests>& groups, bool charge,
+                                     Deadline until) {
+        std::vector<Decision> decisions(groups.size());
+        std::vector<bool> again(groups.size(), true);
+        struct NodeBatch {
+            std::shared_ptr<RedisPool> pool;
+            std::vector<std::size_t> groups;  // indices into `groups`, in send order
+            std::vector<RedisCommand> commands;
+        };
+        std::vector<NodeBatch> batches;
+        for (std::size_t k = 0; k < groups.size(); ++k) {
+            std::string error;
+            auto command = commands_.decide_command(groups[k].requests, charge, error);
+            if (!command) {
+                decisions[k].error = std::move(error);
+                again[k] = false;
+                continue;
+            }
+            auto pool = nodes_.master_of(groups[k].slot, until, error);
+            if (!pool) continue;  // the per-slot path reports why
+            auto batch = std::find_if(batches.begin(), batches.end(),
+                                      [&](const NodeBatch& b) { return b.pool == pool; });
+            if (batch == batches.end()) batch = batches.insert(batches.end(), NodeBatch{pool, {}, {}});
+            batch->groups.push_back(k);
+            batch->commands.push_back(std::move(*command));
+        }
+        // Every thread takes its connections in one order (see Lease).
+        std::sort(batches.begin(), batches.end(), [](const NodeBatch& a, const NodeBatch& b) {
+            return std::less<RedisPool*>()(a.pool.get(), b.pool.get());
+        });
+        std::vector<std::optional<RedisPool::Lease>> leases;  // one per batch
+        leases.reserve(batches.size());
+        for (auto& batch : batches) {
+            std::string error;
+            auto& lease = leases.emplace_back(batch.pool->lease(until, error));
+            if (lease && !lease->send(batch.commands, error)) lease.reset();
+        }
+        for (std::size_t b = 0; b < batches.size(); ++b) {
+            const auto& batch = batches[b];
+            auto& lease = leases[b];
+            if (!lease) continue;
+            std::vector<ReplyPtr> replies;
+            std::string error;
+            if (lease->receive(replies, error)) {
+                for (std::size_t i = 0; i < batch.groups.size(); ++i) {
+                    const redisReply* r = replies[i].get();
+                    if (is_error_reply(r, "MOVED ") || is_error_reply(r, "ASK ") ||
+                        is_error_reply(r, "TRYAGAIN") || is_error_reply(r, "NOSCRIPT"))
+                        continue;
+                    const std::size_t k = batch.groups[i];
+                    decisions[k] = commands_.decide_reply(r, groups[k].requests, charge);
+                    again[k] = false;
+                }
+            }
+            lease.reset();  // back to the pool before any per-slot call
+        }
+        for (std::size_t k = 0; k < groups.size(); ++k)
+            if (again[k]) decisions[k] = decide_in(groups[k], charge, until);
+        return decisions;
+    }
+
+    // Checks every slot (the first error in slot order wins) and merges the refusals.
     Decision check_slots(std::span<const CounterRequest> requests, Deadline until) {
         const auto groups = by_slot(requests);
         if (groups.size() == 1) return decide_in(groups[0], false, until);
+        const auto decisions = decide_all(groups, false, until);
         RefusalMerger refusals;
-        for (const auto& group : groups) {
-            Decision d = decide_in(group, false, until);
-            if (d.outcome == Outcome::store_error) return d;
-            if (d.outcome == Outcome::refused) refusals.add(d, group);
+        for (std::size_t k = 0; k < groups.size(); ++k) {
+            if (decisions[k].outcome == Outcome::store_error) return decisions[k];
+            if (decisions[k].outcome == Outcome::refused) refusals.add(decisions[k], groups[k]);
         }
         if (refusals.any()) return refusals.result();
         Decision admitted;
@@ -135,9 +211,10 @@ private:
         return admitted;
     }
 
-    // Slot by slot; a refusal or a failure refunds the slots charged before.
-    // The charges get 3/4 of the timeout, so the refunds always have at
-    // least the last quarter: the whole call stays within the timeout.
+    // Every slot at once (decide_all); if any refuses or fails, the slots
+    // that admitted are refunded, whichever they are. The charges get 3/4
+    // of the timeout, so the refunds always have at least the last quarter:
+    // the whole call stays within the timeout.
     Decision charge_slots(std::span<const CounterRequest> requests) {
         const auto groups = by_slot(requests);
         const auto start = Clock::now();
@@ -149,47 +226,44 @@ private:
         }
         const Deadline charge_until = start + commands_.timeout() * 3 / 4;
         const Deadline refund_until = start + commands_.timeout();
+        auto decisions = decide_all(groups, true, charge_until);
+
         std::vector<std::pair<std::size_t, ChargeReceipt::Entry>> charged;  // (request index, entry)
+        std::optional<std::size_t> failed;                                  // first store_error
+        RefusalMerger refusals;
         for (std::size_t k = 0; k < groups.size(); ++k) {
-            Decision d = decide_in(groups[k], true, charge_until);
+            Decision& d = decisions[k];
             if (d.outcome == Outcome::admitted) {
                 // decide() lists receipt entries in the group's request order, skipping cost 0.
                 std::size_t e = 0;
                 for (std::size_t j = 0; j < groups[k].requests.size(); ++j)
                     if (groups[k].requests[j].cost > 0 && e < d.receipt.entries.size())
                         charged.emplace_back(groups[k].indices[j], std::move(d.receipt.entries[e++]));
-                continue;
-            }
-            std::vector<ChargeReceipt::Entry> undo;
-            for (auto& c : charged) undo.push_back(std::move(c.second));
-            std::string refund_error;
-            if (!refund_entries(undo, refund_until, refund_error))
-                d.error += (d.error.empty() ? "" : "; ") + std::string("refund of the slots charged before failed "
-                                                                       "(the units stay counted until they age out): ") +
-                           refund_error;
-            if (d.outcome == Outcome::refused) {
-                // Report the whole message's refusal as check() would: the
-                // other slots may refuse too (earlier ones: only through
-                // concurrent traffic). Best effort, within the deadline.
-                RefusalMerger refusals;
+            } else if (d.outcome == Outcome::refused) {
                 refusals.add(d, groups[k]);
-                for (std::size_t other = 0; other < groups.size(); ++other) {
-                    if (other == k || Clock::now() >= charge_until) continue;
-                    const Decision o = decide_in(groups[other], false, charge_until);
-                    if (o.outcome == Outcome::refused) refusals.add(o, groups[other]);
-                }
-                Decision merged = refusals.result();
-                merged.error = d.error;
-                return merged;
+            } else if (!failed) {
+                failed = k;
             }
-            return d;
         }
-        Decision admitted;
-        admitted.outcome = Outcome::admitted;
-        std::sort(charged.begin(), charged.end(),
-                  [](const auto& a, const auto& b) { return a.first < b.first; });
-        for (auto& c : charged) admitted.receipt.entries.push_back(std::move(c.second));
-        return admitted;
+        if (!failed && !refusals.any()) {
+            Decision admitted;
+            admitted.outcome = Outcome::admitted;
+            std::sort(charged.begin(), charged.end(),
+                      [](const auto& a, const auto& b) { return a.first < b.first; });
+            for (auto& c : charged) admitted.receipt.entries.push_back(std::move(c.second));
+            return admitted;
+        }
+        std::vector<ChargeReceipt::Entry> undo;
+        for (auto& c : charged) undo.push_back(std::move(c.second));
+        std::string refund_error;
+        if (!refund_entries(undo, refund_until, refund_error))
+            refund_error = "refund of the slots charged (the units stay counted until they age out): " +
+                           refund_error;
+        // A failure wins over a refusal, as in check().
+        Decision result = failed ? std::move(decisions[*failed]) : refusals.result();
+        if (!refund_error.empty())
+            result.error += (result.error.empty() ? "" : "; ") + refund_error;
+        return result;
     }
 
     bool refund_entries(std::span<const ChargeReceipt::Entry> entries, Deadline until,
@@ -214,15 +288,19 @@ private:
         return ok;
     }
 
-    StatusResult status(const std::string& pattern, std::size_t max) {
-        StatusResult result;
+    // `status` over every master (a failure of any is the answer's).
+    template <typename Ask>
+    StatusResult on_masters(Ask&& ask) {
         std::vector<std::shared_ptr<RedisPool>> masters;
-        bool ok = nodes_.masters(masters, commands_.deadline(), result.error);
-        for (const auto& master : masters)
-            if (ok) ok = commands_.add_status(*master, pattern, max, result);
-        result.outcome = ok ? Outcome::admitted : Outcome::store_error;
-        if (!ok) result.counters.clear();
-        return result;
+        std::string error;
+        if (!nodes_.masters(masters, commands_.deadline(), error)) {
+            StatusResult failed;
+            failed.error = std::move(error);
+            return failed;
+        }
+        std::vector<RedisLink*> links;
+        for (const auto& m : masters) links.push_back(m.get());
+        return ask(std::span<RedisLink* const>(links));
     }
 
     ClusterNodes nodes_;

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace quotamilter::store {
 namespace {
@@ -193,6 +194,143 @@ bool RedisPool::run(std::span<const RedisCommand> commands, std::vector<ReplyPtr
     slot->busy = false;
     slot_freed_.notify_one();
     return ok;
+}
+
+// --- Split exchanges (RedisPool::Lease) ---------------------------------
+
+std::optional<RedisPool::Lease> RedisPool::lease(Deadline deadline, std::string& error) {
+    std::unique_lock lock(mutex_);
+    Slot* slot = nullptr;
+    const bool got_one = slot_freed_.wait_until(lock, deadline, [&] {
+        for (auto& s : slots_)
+            if (!s.busy) {
+                slot = &s;
+                return true;
+            }
+        return false;
+    });
+    if (!got_one) {
+        error = "Redis: no free connection within " + std::to_string(timeout_.count()) + " ms";
+        return std::nullopt;
+    }
+    slot->busy = true;
+    if (slot->context && slot->generation != generation_) slot->context.reset();
+    if (!slot->context && Clock::now() < retry_at_) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - Clock::now());
+        error = last_error_ + " (not retrying for another " + std::to_string(wait.count()) + " ms)";
+        slot->busy = false;
+        slot_freed_.notify_one();
+        return std::nullopt;
+    }
+    const std::uint64_t generation = generation_;
+    ContextPtr context = std::move(slot->context);
+    lock.unlock();
+    if (!context) context = connect(deadline, error);
+    if (!context) {
+        lock.lock();
+        note_failure(error);
+        slot->busy = false;
+        slot_freed_.notify_one();
+        return std::nullopt;
+    }
+    return Lease(*this, *slot, std::move(context), generation, deadline);
+}
+
+RedisPool::Lease::Lease(RedisPool& pool, Slot& slot, ContextPtr context, std::uint64_t generation,
+                        Deadline deadline)
+    : pool_(&pool),
+      slot_(&slot),
+      context_(std::move(context)),
+      generation_(generation),
+      deadline_(deadline) {}
+
+RedisPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)),
+      slot_(std::exchange(other.slot_, nullptr)),
+      context_(std::move(other.context_)),
+      generation_(other.generation_),
+      deadline_(other.deadline_),
+      unread_(other.unread_),
+      failure_(std::move(other.failure_)) {}
+
+RedisPool::Lease::~Lease() {
+    if (!pool_) return;  // moved from
+    std::lock_guard lock(pool_->mutex_);
+    if (!failure_.empty()) {
+        context_.reset();  // a failed context is never reused
+        pool_->note_failure(failure_);
+    } else if (unread_ > 0) {
+        context_.reset();  // replies still on their way: not reusable, but not a failure
+    } else {
+        pool_->backoff_ = std::chrono::milliseconds(0);
+        slot_->context = std::move(context_);
+        slot_->generation = generation_;
+    }
+    slot_->busy = false;
+    pool_->slot_freed_.notify_one();
+}
+
+bool RedisPool::Lease::set_timeout(std::string& error) {
+    if (redisSetTimeout(context_.get(), remaining(deadline_)) != REDIS_OK) {
+        error = failure_ = context_error(context_.get(), "setting the timeout");
+        return false;
+    }
+    return true;
+}
+
+bool RedisPool::Lease::send(std::span<const RedisCommand> commands, std::string& error) {
+    if (!failure_.empty()) {
+        error = failure_;
+        return false;
+    }
+    redisContext* c = context_.get();
+    const SigpipeBlocked no_sigpipe;
+    if (!set_timeout(error)) return false;
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const auto& command : commands) {
+        argv.clear();
+        lengths.clear();
+        for (const auto& arg : command) {
+            argv.push_back(arg.data());
+            lengths.push_back(arg.size());
+        }
+        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
+            REDIS_OK) {
+            error = failure_ = context_error(c, "command");
+            return false;
+        }
+        ++unread_;
+    }
+    // Written now, not at the first read: the server starts on them while
+    // this thread sends to the other nodes.
+    for (int done = 0; !done;)
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            error = failure_ = context_error(c, "command");
+            return false;
+        }
+    return true;
+}
+
+bool RedisPool::Lease::receive(std::vector<ReplyPtr>& replies, std::string& error) {
+    replies.clear();
+    if (!failure_.empty()) {
+        error = failure_;
+        return false;
+    }
+    redisContext* c = context_.get();
+    const SigpipeBlocked no_sigpipe;
+    if (!set_timeout(error)) return false;
+    while (unread_ > 0) {
+        void* raw = nullptr;
+        if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+            error = failure_ = context_error(c, "command");
+            return false;
+        }
+        replies.emplace_back(static_cast<redisReply*>(raw));
+        --unread_;
+    }
+    return true;
 }
 
 }  // namespace quotamilter::store

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@
 namespace quotamilter::store {
 
 class RedisPool final : public RedisLink {
+    struct Slot;  // a pooled connection (below)
+
 public:
     RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout, std::size_t size);
 
@@ -35,6 +38,47 @@ public:
 
     std::chrono::milliseconds timeout() const { return timeout_; }
     const RedisEndpoint& endpoint() const { return endpoint_; }
+
+    // One pooled connection held for a split exchange: send() now, receive()
+    // later, so that one thread can have commands in flight on several
+    // nodes at once (a Redis Cluster message over several slots). Returned
+    // to the pool when destroyed: kept when every reply sent for was read,
+    // closed otherwise; a failed send or receive counts as a failure of the
+    // pool (back-off), as in run(). Hold at most one lease per pool per
+    // thread, and take leases of several pools in one fixed order (e.g. by
+    // address): a thread waiting for a connection while holding another
+    // pool's could otherwise wait for a thread waiting for it.
+    class Lease {
+    public:
+        Lease(Lease&& other) noexcept;
+        Lease& operator=(Lease&&) = delete;
+        Lease(const Lease&) = delete;
+        ~Lease();
+        // Appends `commands` and writes them all. False with `error` set on a
+        // connection failure (the lease is then of no further use).
+        bool send(std::span<const RedisCommand> commands, std::string& error);
+        // Reads one reply per command sent so far and not yet read.
+        bool receive(std::vector<ReplyPtr>& replies, std::string& error);
+
+    private:
+        friend class RedisPool;
+        Lease(RedisPool& pool, Slot& slot, ContextPtr context, std::uint64_t generation,
+              Deadline deadline);
+        bool set_timeout(std::string& error);
+
+        RedisPool* pool_;
+        Slot* slot_;
+        ContextPtr context_;
+        std::uint64_t generation_;
+        Deadline deadline_;
+        std::size_t unread_ = 0;
+        std::string failure_;  // non-empty: a send or receive failed
+    };
+    // Takes a free connection (connecting it if needed) within `deadline`,
+    // which also bounds the lease's send() and receive(). Nullopt with
+    // `error` set when none is free in time, the pool is backing off after
+    // a failure, or connecting fails.
+    std::optional<Lease> lease(Deadline deadline, std::string& error);
 
 private:
     struct Slot {
