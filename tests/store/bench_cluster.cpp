@@ -6,7 +6,9 @@
 //                        a client_net quota: two tracked values, two slots
 //                        in a cluster, so two round trips);
 //   "3 quotas, 1 slot":  the sender quotas only (one round trip anywhere).
-// Bounded: argv[1] seconds per round (default 3), 2 rounds each.
+// Bounded: argv[1] seconds per round (default 3), 2 rounds each; argv[2]
+// client threads (default 8; 1 shows the latency of one message, where a
+// message over two slots costs one round trip or two).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -45,8 +47,7 @@ struct Round {
     long long errors = 0;
 };
 
-Round run(const std::string& url, bool with_network, int seconds) {
-    constexpr int threads_count = 8;
+Round run(const std::string& url, bool with_network, int seconds, int threads_count) {
     StoreOptions options;
     options.url = url;
     auto store = open_store(options);
@@ -74,6 +75,8 @@ Round run(const std::string& url, bool with_network, int seconds) {
 
 int main(int argc, char** argv) {
     const int seconds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+    const int threads_count = argc > 2 ? std::clamp(std::atoi(argv[2]), 1, 64) : 8;
+    std::printf("threads: %d\n", threads_count);
     test::RedisServer standalone;
     test::ClusterGroup cluster;
     long long errors = 0;
@@ -82,8 +85,8 @@ int main(int argc, char** argv) {
         for (int round = 0; round < 2; ++round) {
             standalone.cli({"FLUSHALL"});
             cluster.flush_all();
-            const Round a = run(standalone.url(), with_network, seconds);
-            const Round b = run(cluster.url(), with_network, seconds);
+            const Round a = run(standalone.url(), with_network, seconds, threads_count);
+            const Round b = run(cluster.url(), with_network, seconds, threads_count);
             single_total += a.per_second;
             cluster_total += b.per_second;
             errors += a.errors + b.errors;
