@@ -261,7 +261,6 @@ FilterAnswer Session::on_header(std::string_view name, std::string_view value) {
 }
 
 FilterAnswer Session::on_eoh() {
-    if (message_ && message_->count_bytes) message_->counted_bytes += 2;  // the empty line
     // An error met in a header callback that could not answer: answered here,
     // the first stage that can (non-SMTP mail: at end of message).
     if (message_ && message_->internal_error && !non_smtp_) {
@@ -315,7 +314,9 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     if (message.internal_error) return answer_deferred_error(message, Stage::eom);
 
     rules::MessageFacts facts = facts_with_headers(message);
-    if (message.count_bytes) facts.size = message.counted_bytes;
+    // + the empty line between headers and body, counted here: end of
+    // headers is not negotiated when only byte quotas read the content.
+    if (message.count_bytes) facts.size = message.counted_bytes + 2;
     else facts.size = message.declared_size.value_or(0);
     const rules::MessagePlan plan = rules::plan_message(*message.rules, facts, kHotPath);
     // A content rule that refuses: before any quota is charged (refused mail counts nothing).

@@ -306,6 +306,16 @@ TEST_CASE("bytes: counted header and body bytes when the body is negotiated, els
         CHECK(session->on_eom(std::nullopt).action == Action::continue_);
         CHECK(f.scripted.count("volume", "bytes", "a@hudedu.net") == 318);
     }
+    SUBCASE("body negotiated, end of headers not (a bytes quota alone): the empty line still counts") {
+        FilterFixture f(rules);
+        auto session = f.connect("192.0.2.7", 40000, true);
+        session->on_mail("<a@hudedu.net>", std::vector<std::string>{"SIZE=5"}, std::nullopt, std::nullopt);
+        session->on_rcpt("<x@ext.example>", std::nullopt);
+        session->on_header("Subject", "hello");
+        session->on_body(300);
+        CHECK(session->on_eom(std::nullopt).action == Action::continue_);
+        CHECK(f.scripted.count("volume", "bytes", "a@hudedu.net") == 318);
+    }
     SUBCASE("body not negotiated: SIZE= counts") {
         FilterFixture f(rules);
         auto session = f.connect();
