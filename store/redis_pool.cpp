@@ -15,13 +15,24 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds first_backoff{100};
 constexpr std::chrono::milliseconds max_backoff{1000};
 
-// What is left until the deadline, at least 1 ms (a zero timeval means
-// "block forever" to hiredis).
-timeval remaining(Deadline deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
-    left = std::max(left, std::chrono::microseconds(1000));
-    return timeval{static_cast<time_t>(left.count() / 1000000),
-                   static_cast<suseconds_t>(left.count() % 1000000)};
+// What is left until the deadline, floored to a multiple of 4 ms and at
+// least 1 ms (a zero timeval means "block forever" to hiredis). The floor
+// lets a connection keep the timeout set on it by the call before (calls
+// start with nearly the same time left): re-setting it costs two
+// setsockopt per call. Each read or write still waits at most until the
+// deadline.
+std::chrono::milliseconds remaining(Deadline deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    return std::max(left / 4 * 4, std::chrono::milliseconds(1));
+}
+
+timeval as_timeval(std::chrono::milliseconds ms) {
+    return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>(ms.count() % 1000 * 1000)};
+}
+
+bool sigpipe_ignored() {
+    struct sigaction current {};
+    return sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_IGN;
 }
 
 std::string context_error(const redisContext* c, const char* during) {
@@ -32,12 +43,14 @@ std::string context_error(const redisContext* c, const char* during) {
 }
 
 // hiredis writes with write(2): a write to a connection Redis has closed
-// raises SIGPIPE, which kills a process that does not ignore it (the
-// `status` and `reset` commands run without libmilter's handlers). Block it
-// in this thread for the call, and swallow one raised meanwhile.
+// raises SIGPIPE, which kills a process that does not ignore it (`quotamilter
+// serve` ignores it; tests and other callers may not). Where it is not
+// ignored, block it in this thread for the call and swallow one raised
+// meanwhile (four syscalls per call, so only then).
 class SigpipeBlocked {
 public:
-    SigpipeBlocked() {
+    explicit SigpipeBlocked(bool needed) : needed_(needed) {
+        if (!needed_) return;
         sigemptyset(&pipe_);
         sigaddset(&pipe_, SIGPIPE);
         sigset_t pending;
@@ -46,6 +59,7 @@ public:
         pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
     }
     ~SigpipeBlocked() {
+        if (!needed_) return;
         if (!was_pending_) {
             sigset_t pending;
             sigpending(&pending);
@@ -60,19 +74,26 @@ public:
     SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
 
 private:
+    const bool needed_;
     sigset_t pipe_{};
     sigset_t old_{};
     bool was_pending_ = false;
 };
 
 // Appends every command, then reads every reply: one round trip.
+// `timeout_set`: the socket timeout last set on `c` (0: none yet).
 bool pipeline(redisContext* c, std::span<const RedisCommand> commands,
-              std::vector<ReplyPtr>& replies, Deadline deadline, std::string& error) {
-    const SigpipeBlocked no_sigpipe;
-    const timeval tv = remaining(deadline);
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        error = context_error(c, "setting the timeout");
-        return false;
+              std::vector<ReplyPtr>& replies, Deadline deadline, bool block_sigpipe,
+              std::chrono::milliseconds& timeout_set, std::string& error) {
+    const SigpipeBlocked no_sigpipe(block_sigpipe);
+    const auto timeout = remaining(deadline);
+    if (timeout != timeout_set) {
+        timeout_set = std::chrono::milliseconds(0);
+        if (redisSetTimeout(c, as_timeval(timeout)) != REDIS_OK) {
+            error = context_error(c, "setting the timeout");
+            return false;
+        }
+        timeout_set = timeout;
     }
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
@@ -104,10 +125,15 @@ bool pipeline(redisContext* c, std::span<const RedisCommand> commands,
 }  // namespace
 
 RedisPool::RedisPool(RedisEndpoint endpoint, std::chrono::milliseconds timeout, std::size_t size)
-    : endpoint_(std::move(endpoint)), timeout_(timeout), slots_(std::max<std::size_t>(size, 1)) {}
+    : endpoint_(std::move(endpoint)),
+      timeout_(timeout),
+      block_sigpipe_(!sigpipe_ignored()),
+      slots_(std::max<std::size_t>(size, 1)) {}
 
-ContextPtr RedisPool::connect(Deadline deadline, std::string& error) const {
-    const timeval tv = remaining(deadline);
+ContextPtr RedisPool::connect(Deadline deadline, std::chrono::milliseconds& timeout_set,
+                              std::string& error) const {
+    timeout_set = std::chrono::milliseconds(0);
+    const timeval tv = as_timeval(remaining(deadline));
     ContextPtr c(endpoint_.kind == RedisEndpoint::Kind::unix_socket
                      ? redisConnectUnixWithTimeout(endpoint_.socket_path.c_str(), tv)
                      : redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv));
@@ -129,7 +155,7 @@ ContextPtr RedisPool::connect(Deadline deadline, std::string& error) const {
     if (endpoint_.db != 0) setup.push_back({"SELECT", std::to_string(endpoint_.db)});
     if (setup.empty()) return c;
     std::vector<ReplyPtr> replies;
-    if (!pipeline(c.get(), setup, replies, deadline, error)) return nullptr;
+    if (!pipeline(c.get(), setup, replies, deadline, block_sigpipe_, timeout_set, error)) return nullptr;
     for (std::size_t i = 0; i < replies.size(); ++i) {
         if (replies[i]->type == REDIS_REPLY_ERROR) {
             error = "Redis " + setup[i][0] + " on " + describe(endpoint_) + ": " +
@@ -175,18 +201,20 @@ bool RedisPool::run(std::span<const RedisCommand> commands, std::vector<ReplyPtr
     }
     const std::uint64_t generation = generation_;
     ContextPtr context = std::move(slot->context);
+    auto timeout_set = slot->timeout_set;
     lock.unlock();
 
     bool ok = true;
-    if (!context) context = connect(deadline, error);
+    if (!context) context = connect(deadline, timeout_set, error);
     if (!context) ok = false;
-    if (ok) ok = pipeline(context.get(), commands, replies, deadline, error);
+    if (ok) ok = pipeline(context.get(), commands, replies, deadline, block_sigpipe_, timeout_set, error);
 
     lock.lock();
     if (ok) {
         backoff_ = std::chrono::milliseconds(0);
         slot->context = std::move(context);
         slot->generation = generation;
+        slot->timeout_set = timeout_set;
     } else {
         context.reset();  // a failed context is never reused
         note_failure(error);
@@ -224,8 +252,9 @@ std::optional<RedisPool::Lease> RedisPool::lease(Deadline deadline, std::string&
     }
     const std::uint64_t generation = generation_;
     ContextPtr context = std::move(slot->context);
+    auto timeout_set = slot->timeout_set;
     lock.unlock();
-    if (!context) context = connect(deadline, error);
+    if (!context) context = connect(deadline, timeout_set, error);
     if (!context) {
         lock.lock();
         note_failure(error);
@@ -233,15 +262,16 @@ std::optional<RedisPool::Lease> RedisPool::lease(Deadline deadline, std::string&
         slot_freed_.notify_one();
         return std::nullopt;
     }
-    return Lease(*this, *slot, std::move(context), generation, deadline);
+    return Lease(*this, *slot, std::move(context), generation, timeout_set, deadline);
 }
 
 RedisPool::Lease::Lease(RedisPool& pool, Slot& slot, ContextPtr context, std::uint64_t generation,
-                        Deadline deadline)
+                        std::chrono::milliseconds timeout_set, Deadline deadline)
     : pool_(&pool),
       slot_(&slot),
       context_(std::move(context)),
       generation_(generation),
+      timeout_set_(timeout_set),
       deadline_(deadline) {}
 
 RedisPool::Lease::Lease(Lease&& other) noexcept
@@ -249,6 +279,7 @@ RedisPool::Lease::Lease(Lease&& other) noexcept
       slot_(std::exchange(other.slot_, nullptr)),
       context_(std::move(other.context_)),
       generation_(other.generation_),
+      timeout_set_(other.timeout_set_),
       deadline_(other.deadline_),
       unread_(other.unread_),
       failure_(std::move(other.failure_)) {}
@@ -265,16 +296,21 @@ RedisPool::Lease::~Lease() {
         pool_->backoff_ = std::chrono::milliseconds(0);
         slot_->context = std::move(context_);
         slot_->generation = generation_;
+        slot_->timeout_set = timeout_set_;
     }
     slot_->busy = false;
     pool_->slot_freed_.notify_one();
 }
 
 bool RedisPool::Lease::set_timeout(std::string& error) {
-    if (redisSetTimeout(context_.get(), remaining(deadline_)) != REDIS_OK) {
+    const auto timeout = remaining(deadline_);
+    if (timeout == timeout_set_) return true;
+    timeout_set_ = std::chrono::milliseconds(0);
+    if (redisSetTimeout(context_.get(), as_timeval(timeout)) != REDIS_OK) {
         error = failure_ = context_error(context_.get(), "setting the timeout");
         return false;
     }
+    timeout_set_ = timeout;
     return true;
 }
 
@@ -284,7 +320,7 @@ bool RedisPool::Lease::send(std::span<const RedisCommand> commands, std::string&
         return false;
     }
     redisContext* c = context_.get();
-    const SigpipeBlocked no_sigpipe;
+    const SigpipeBlocked no_sigpipe(pool_->block_sigpipe_);
     if (!set_timeout(error)) return false;
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
@@ -319,7 +355,7 @@ bool RedisPool::Lease::receive(std::vector<ReplyPtr>& replies, std::string& erro
         return false;
     }
     redisContext* c = context_.get();
-    const SigpipeBlocked no_sigpipe;
+    const SigpipeBlocked no_sigpipe(pool_->block_sigpipe_);
     if (!set_timeout(error)) return false;
     while (unread_ > 0) {
         void* raw = nullptr;

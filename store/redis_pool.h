@@ -63,13 +63,14 @@ public:
     private:
         friend class RedisPool;
         Lease(RedisPool& pool, Slot& slot, ContextPtr context, std::uint64_t generation,
-              Deadline deadline);
+              std::chrono::milliseconds timeout_set, Deadline deadline);
         bool set_timeout(std::string& error);
 
         RedisPool* pool_;
         Slot* slot_;
         ContextPtr context_;
         std::uint64_t generation_;
+        std::chrono::milliseconds timeout_set_;
         Deadline deadline_;
         std::size_t unread_ = 0;
         std::string failure_;  // non-empty: a send or receive failed
@@ -84,14 +85,17 @@ private:
     struct Slot {
         ContextPtr context;
         std::uint64_t generation = 0;  // pool generation it was connected in
+        std::chrono::milliseconds timeout_set{0};  // socket timeout last set on it
         bool busy = false;
     };
 
-    ContextPtr connect(Deadline deadline, std::string& error) const;
+    ContextPtr connect(Deadline deadline, std::chrono::milliseconds& timeout_set,
+                       std::string& error) const;
     void note_failure(const std::string& error);
 
     const RedisEndpoint endpoint_;
     const std::chrono::milliseconds timeout_;
+    const bool block_sigpipe_;  // SIGPIPE was not ignored when the pool was made
 
     std::mutex mutex_;
     std::condition_variable slot_freed_;
