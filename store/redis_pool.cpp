@@ -176,52 +176,8 @@ void RedisPool::note_failure(const std::string& error) {
 
 bool RedisPool::run(std::span<const RedisCommand> commands, std::vector<ReplyPtr>& replies,
                     Deadline deadline, std::string& error) {
-    std::unique_lock lock(mutex_);
-    Slot* slot = nullptr;
-    const bool got_one = slot_freed_.wait_until(lock, deadline, [&] {
-        for (auto& s : slots_)
-            if (!s.busy) {
-                slot = &s;
-                return true;
-            }
-        return false;
-    });
-    if (!got_one) {
-        error = "Redis: no free connection within " + std::to_string(timeout_.count()) + " ms";
-        return false;
-    }
-    slot->busy = true;
-    if (slot->context && slot->generation != generation_) slot->context.reset();
-    if (!slot->context && Clock::now() < retry_at_) {
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - Clock::now());
-        error = last_error_ + " (not retrying for another " + std::to_string(wait.count()) + " ms)";
-        slot->busy = false;
-        slot_freed_.notify_one();
-        return false;
-    }
-    const std::uint64_t generation = generation_;
-    ContextPtr context = std::move(slot->context);
-    auto timeout_set = slot->timeout_set;
-    lock.unlock();
-
-    bool ok = true;
-    if (!context) context = connect(deadline, timeout_set, error);
-    if (!context) ok = false;
-    if (ok) ok = pipeline(context.get(), commands, replies, deadline, block_sigpipe_, timeout_set, error);
-
-    lock.lock();
-    if (ok) {
-        backoff_ = std::chrono::milliseconds(0);
-        slot->context = std::move(context);
-        slot->generation = generation;
-        slot->timeout_set = timeout_set;
-    } else {
-        context.reset();  // a failed context is never reused
-        note_failure(error);
-    }
-    slot->busy = false;
-    slot_freed_.notify_one();
-    return ok;
+    std::optional<Lease> connection = lease(deadline, error);
+    return connection && connection->send(commands, error) && connection->receive(replies, error);
 }
 
 // --- Split exchanges (RedisPool::Lease) ---------------------------------
