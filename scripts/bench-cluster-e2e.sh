@@ -91,6 +91,8 @@ redis_calls() {  # CONFIG -> scripts (EVALSHA, EVAL) its redis-server(s) ran so 
   done
   echo "$sum"
 }
+# Other engineers' work on the machine now: their compilers, linkers, builds, test runs.
+others_busy() { ps -eo comm= | grep -c -x -E 'cc1plus|cc1|ld|ld.gold|collect2|make|gmake|ninja|cmake|ctest' || true; }
 # What quotamilter counted so far (/metrics): failed store calls, quota refusals.
 qm_store_errors() { bench_metric_sum "${metrics_of[$1]}" quotamilter_store_errors_total; }
 qm_quota_refusals() { bench_metric_sum "${metrics_of[$1]}" quotamilter_refusals_total; }
@@ -167,6 +169,7 @@ done
 for ((round = 1; round <= BENCH_ROUNDS; round++)); do
   bench_deadline_passed && { bench_log "time limit reached after $((round - 1)) rounds"; break; }
   bench_record load load1 "$(cut -d' ' -f1 /proc/loadavg)"
+  bench_record load others "$(others_busy)"
   order=("${configs[@]}")
   if ((round % 2 == 0)); then
     order=()
@@ -179,9 +182,12 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
   done
 done
 bench_record load load1 "$(cut -d' ' -f1 /proc/loadavg)"
+bench_record load others "$(others_busy)"
 
 echo
 echo "load average (1 min) at each round start and at the end: $(bench_values load load1)"
+echo "  (this benchmark alone drives it to ~15-20: 20 SMTP sessions, their smtpd, cleanup and milter threads)"
+echo "other work at the same moments (build and test processes: cc1plus, ld, make, ctest, ...): $(bench_values load others)"
 echo "keys per cluster master (both rule files, every round): $(for p in $CLUSTER_PORTS; do
   printf '%s ' "$(redis-cli -h 127.0.0.1 -p "$p" dbsize)"; done)"
 echo
