@@ -12,7 +12,13 @@
 #              a bytes quota (also the 5 headers and the body, each answered):
 #              the same round trips as qm, no work
 #   null-bytes-nr  as null-bytes, but headers and body negotiated "no reply"
-#              (SMFIP_NR_HDR/NR_BODY): what quotamilter could save
+#              (SMFIP_NR_HDR/NR_BODY), as quotamilter negotiates them since
+#              4b9af52: the same round trips as qm, no work
+#   null-2rt   as null-qm, plus one synchronous Redis round trip (EVALSHA of a
+#              trivial Lua script on a per-sender hash, same redis-server) at
+#              MAIL and one at end of message: what quotamilter does per
+#              message with sender-rate.json, without any of its code. The
+#              floor of "libmilter + 2 Redis round trips per message"
 #   qm         quotamilter serve, bench/rules/hudedu-bench.json (the reference
 #              rules with limits high enough that nothing is refused: the
 #              internal_outbound policy applies, 4 quotas per message, one of
@@ -20,7 +26,9 @@
 #   qm-1quota  quotamilter with bench/rules/sender-rate.json (one quota)
 #   qm-mem     as qm-1quota but with the in-process store (--redis memory:):
 #              quotamilter's own cost without Redis round trips
-# Fair pairs: qm vs null-bytes, qm-1quota vs null-qm.
+# Fair pairs: qm vs null-bytes-nr, qm-1quota vs null-qm; and qm-1quota vs
+# null-2rt (same milter stages and same Redis round trips: what is left is
+# quotamilter's own code).
 #
 # Environment: BENCH_ROUNDS (5), BENCH_MESSAGES (3000 per run),
 # BENCH_CONNECTIONS ("1 8 64"), BENCH_SENDERS (uniform:1000), BENCH_SOCKET
@@ -32,7 +40,7 @@ messages="${BENCH_MESSAGES:-3000}"
 connection_counts="${BENCH_CONNECTIONS:-1 8 64}"
 senders="${BENCH_SENDERS:-uniform:1000}"
 socket_kind="${BENCH_SOCKET:-tcp}"
-configs=(null-all null-qm null-bytes null-bytes-nr qm qm-1quota qm-mem)
+configs=(null-all null-qm null-bytes null-bytes-nr null-2rt qm qm-1quota qm-mem)
 
 qm_harness_init
 bench_build
@@ -43,6 +51,7 @@ bench_start_null_milter NULLALL "$socket_kind"
 bench_start_null_milter NULLQM "$socket_kind" --stages quotamilter
 bench_start_null_milter NULLB "$socket_kind" --stages quotamilter-bytes
 bench_start_null_milter NULLBNR "$socket_kind" --stages quotamilter-bytes --no-reply-content
+bench_start_null_milter NULL2RT "$socket_kind" --stages quotamilter --redis "127.0.0.1:$REDIS_PORT" --round-trips-at mail,eom
 bench_start_quotamilter QM "$socket_kind" "$BENCH_RULES_DIR/hudedu-bench.json" "$redis_url"
 bench_start_quotamilter QM1 "$socket_kind" "$BENCH_RULES_DIR/sender-rate.json" "$redis_url" --key-prefix "qm1:"
 bench_start_quotamilter QMMEM "$socket_kind" "$BENCH_RULES_DIR/sender-rate.json" "memory:"
@@ -53,6 +62,7 @@ socket_of() {
     null-qm) echo "$NULLQM_SOCKET" ;;
     null-bytes) echo "$NULLB_SOCKET" ;;
     null-bytes-nr) echo "$NULLBNR_SOCKET" ;;
+    null-2rt) echo "$NULL2RT_SOCKET" ;;
     qm) echo "$QM_SOCKET" ;;
     qm-1quota) echo "$QM1_SOCKET" ;;
     qm-mem) echo "$QMMEM_SOCKET" ;;
@@ -64,6 +74,7 @@ pid_of() {
     null-qm) echo "$NULLQM_PID" ;;
     null-bytes) echo "$NULLB_PID" ;;
     null-bytes-nr) echo "$NULLBNR_PID" ;;
+    null-2rt) echo "$NULL2RT_PID" ;;
     qm) echo "$QM_PID" ;;
     qm-1quota) echo "$QM1_PID" ;;
     qm-mem) echo "$QMMEM_PID" ;;
@@ -91,6 +102,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
     fi
     for config in "${order[@]}"; do
       pid=$(pid_of "$config")
+      redis_calls_before=$(bench_redis_calls "$REDIS_PORT")
       redis_cpu_before=$(bench_cpu_ms "$REDIS_PID")
       cpu_before=$(bench_cpu_ms "$pid")
       out=$("$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections "$k" \
@@ -98,6 +110,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
         bench_log "round $round $config k=$k: load generator failed"; failures=$((failures + 1)); }
       cpu_after=$(bench_cpu_ms "$pid")
       redis_cpu_after=$(bench_cpu_ms "$REDIS_PID")
+      redis_calls_after=$(bench_redis_calls "$REDIS_PORT")
       result=$(printf '%s\n' "$out" | grep '^RESULT' || true)
       [ -n "$result" ] || continue
       rejected=$(($(bench_field "$result" rejected) + $(bench_field "$result" tempfailed)))
@@ -109,6 +122,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
       bench_record "$config.k$k" eomp99 "$(bench_field "$result" eom_p99_us)"
       bench_record "$config.k$k" cpu "$(awk -v c=$((cpu_after - cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
       bench_record "$config.k$k" rediscpu "$(awk -v c=$((redis_cpu_after - redis_cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
+      bench_record "$config.k$k" rediscalls "$(awk -v c=$((redis_calls_after - redis_calls_before)) -v m="$messages" 'BEGIN {printf "%.2f", c / m}')"
       bench_log "round $round k=$k $config: $(bench_field "$result" msgs_per_s) msg/s"
     done
   done
@@ -116,28 +130,39 @@ done
 
 echo
 echo "medians over the rounds (msg/s; latency of a whole message, MAIL to end-of-message answer, in µs;"
-echo "CPU ms per message of the milter process and of redis-server)"
-printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "rounds"
+echo "CPU ms per message of the milter process and of redis-server; Redis commands per message)"
+printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "rt/msg" "rounds"
 for k in $connection_counts; do
   for config in "${configs[@]}"; do
-    printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %9s\n' "$config" "$k" \
+    printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' "$config" "$k" \
       "$(bench_median_of "$config.k$k" rate)" "$(bench_median_of "$config.k$k" p50)" \
       "$(bench_median_of "$config.k$k" p99)" "$(bench_median_of "$config.k$k" mailp99)" \
       "$(bench_median_of "$config.k$k" eomp99)" "$(bench_median_of "$config.k$k" cpu)" \
-      "$(bench_median_of "$config.k$k" rediscpu)" "$(bench_values "$config.k$k" rate | wc -w)"
+      "$(bench_median_of "$config.k$k" rediscpu)" "$(bench_median_of "$config.k$k" rediscalls)" \
+      "$(bench_values "$config.k$k" rate | wc -w)"
   done
 done
 echo
-echo "ratios of medians (throughput); fair pairs: qm/null-bytes and qm-1quota/null-qm"
+echo "ratios of medians (throughput); fair pairs: qm/null-bytes-nr and qm-1quota/null-qm (same milter stages);"
+echo "qm-1quota/null-2rt: same stages and same 2 Redis round trips (quotamilter's own cost); null-2rt/null-qm: what 2 round trips cost"
 for k in $connection_counts; do
   m() { bench_median_of "$1.k$k" rate; }
-  printf 'k=%-3s qm/null-bytes %s  qm-1quota/null-qm %s  qm-mem/null-qm %s  qm/null-all %s  null-bytes-nr/null-bytes %s\n' "$k" \
-    "$(bench_ratio "$(m qm)" "$(m null-bytes)")" "$(bench_ratio "$(m qm-1quota)" "$(m null-qm)")" \
+  printf 'k=%-3s qm/null-bytes-nr %s  qm-1quota/null-qm %s  qm-1quota/null-2rt %s  null-2rt/null-qm %s  qm-mem/null-qm %s  qm/null-all %s  null-bytes-nr/null-bytes %s\n' "$k" \
+    "$(bench_ratio "$(m qm)" "$(m null-bytes-nr)")" "$(bench_ratio "$(m qm-1quota)" "$(m null-qm)")" \
+    "$(bench_ratio "$(m qm-1quota)" "$(m null-2rt)")" "$(bench_ratio "$(m null-2rt)" "$(m null-qm)")" \
     "$(bench_ratio "$(m qm-mem)" "$(m null-qm)")" \
     "$(bench_ratio "$(m qm)" "$(m null-all)")" "$(bench_ratio "$(m null-bytes-nr)" "$(m null-bytes)")"
 done
+# Per-round ratios of the decisive pair (rounds alternate, so each round's
+# pair ran seconds apart): how much one noisy round moves the median.
+for k in $connection_counts; do
+  paste -d' ' <(bench_values "qm-1quota.k$k" rate | tr ' ' '\n') <(bench_values "null-2rt.k$k" rate | tr ' ' '\n') |
+    awk -v k="$k" 'NF == 2 && $2 > 0 {r = r sprintf(" %.2f", $1 / $2)} END {print "k=" k " qm-1quota/null-2rt per round:" r}'
+done
+null2rt_errors=$(grep -c 'redis error' "$QM_TMP/null2rt.log" 2>/dev/null || true)
+[ "${null2rt_errors:-0}" -eq 0 ] || { bench_log "WARNING: null-2rt logged Redis errors (see $QM_TMP/null2rt.log): its figures are void"; failures=$((failures + 1)); }
 if [[ " $connection_counts " == *" 8 "* ]]; then
-  for pair in "qm null-bytes" "qm-1quota null-qm"; do
+  for pair in "qm null-bytes-nr" "qm-1quota null-qm" "qm-1quota null-2rt"; do
     set -- $pair
     target=$(bench_ratio "$(bench_median_of "$1.k8" rate)" "$(bench_median_of "$2.k8" rate)")
     verdict=$(awk -v r="$target" 'BEGIN {print (r >= 0.8) ? "met" : "MISSED"}')

@@ -208,6 +208,13 @@ bench_median_of() {
   bench_median $(bench_values "$1" "$2")
 }
 
+# bench_redis_calls PORT: commands the redis-server on 127.0.0.1:PORT has run
+# so far (INFO commandstats, every command but INFO itself); 0 if unreachable.
+bench_redis_calls() {
+  redis-cli -h 127.0.0.1 -p "$1" info commandstats 2>/dev/null | tr -d '\r' |
+    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" {s += $3} END {printf "%d\n", s}'
+}
+
 # A deadline for a whole benchmark: bench_deadline_set SECONDS; bench_deadline_passed
 bench_deadline_set() { BENCH_DEADLINE=$(($(date +%s) + $1)); }
 bench_deadline_passed() { [ "$(date +%s)" -ge "${BENCH_DEADLINE:-0}" ]; }
