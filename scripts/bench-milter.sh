@@ -102,7 +102,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
     fi
     for config in "${order[@]}"; do
       pid=$(pid_of "$config")
-      redis_calls_before=$(bench_redis_calls "$REDIS_PORT")
+      redis_calls_before=$(bench_redis_scripts "$REDIS_PORT")
       redis_cpu_before=$(bench_cpu_ms "$REDIS_PID")
       cpu_before=$(bench_cpu_ms "$pid")
       out=$("$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections "$k" \
@@ -110,7 +110,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
         bench_log "round $round $config k=$k: load generator failed"; failures=$((failures + 1)); }
       cpu_after=$(bench_cpu_ms "$pid")
       redis_cpu_after=$(bench_cpu_ms "$REDIS_PID")
-      redis_calls_after=$(bench_redis_calls "$REDIS_PORT")
+      redis_calls_after=$(bench_redis_scripts "$REDIS_PORT")
       result=$(printf '%s\n' "$out" | grep '^RESULT' || true)
       [ -n "$result" ] || continue
       rejected=$(($(bench_field "$result" rejected) + $(bench_field "$result" tempfailed)))
@@ -130,8 +130,8 @@ done
 
 echo
 echo "medians over the rounds (msg/s; latency of a whole message, MAIL to end-of-message answer, in µs;"
-echo "CPU ms per message of the milter process and of redis-server; Redis commands per message)"
-printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "rt/msg" "rounds"
+echo "CPU ms per message of the milter process and of redis-server; Lua scripts (Redis round trips) per message)"
+printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "lua/msg" "rounds"
 for k in $connection_counts; do
   for config in "${configs[@]}"; do
     printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' "$config" "$k" \

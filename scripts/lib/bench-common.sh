@@ -208,11 +208,14 @@ bench_median_of() {
   bench_median $(bench_values "$1" "$2")
 }
 
-# bench_redis_calls PORT: commands the redis-server on 127.0.0.1:PORT has run
-# so far (INFO commandstats, every command but INFO itself); 0 if unreachable.
-bench_redis_calls() {
+# bench_redis_scripts PORT: Lua scripts (EVAL, EVALSHA and their _ro forms)
+# the redis-server on 127.0.0.1:PORT has run so far, from INFO commandstats:
+# one per round trip for quotamilter and null-2rt (the commands a script calls
+# are counted apart, under their own names, so they are left out); 0 if
+# unreachable.
+bench_redis_scripts() {
   redis-cli -h 127.0.0.1 -p "$1" info commandstats 2>/dev/null | tr -d '\r' |
-    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" {s += $3} END {printf "%d\n", s}'
+    awk -F'[:=,]' '$1 ~ /^cmdstat_eval(sha)?(_ro)?$/ {s += $3} END {printf "%d\n", s}'
 }
 
 # A deadline for a whole benchmark: bench_deadline_set SECONDS; bench_deadline_passed
