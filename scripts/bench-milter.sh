@@ -103,6 +103,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
     for config in "${order[@]}"; do
       pid=$(pid_of "$config")
       redis_calls_before=$(bench_redis_scripts "$REDIS_PORT")
+      redis_usec_before=$(bench_redis_script_usec "$REDIS_PORT")
       redis_cpu_before=$(bench_cpu_ms "$REDIS_PID")
       cpu_before=$(bench_cpu_ms "$pid")
       out=$("$BENCH_TOOLS/qm-milter-load" --socket "$(socket_of "$config")" --connections "$k" \
@@ -111,6 +112,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
       cpu_after=$(bench_cpu_ms "$pid")
       redis_cpu_after=$(bench_cpu_ms "$REDIS_PID")
       redis_calls_after=$(bench_redis_scripts "$REDIS_PORT")
+      redis_usec_after=$(bench_redis_script_usec "$REDIS_PORT")
       result=$(printf '%s\n' "$out" | grep '^RESULT' || true)
       [ -n "$result" ] || continue
       rejected=$(($(bench_field "$result" rejected) + $(bench_field "$result" tempfailed)))
@@ -122,6 +124,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
       bench_record "$config.k$k" eomp99 "$(bench_field "$result" eom_p99_us)"
       bench_record "$config.k$k" cpu "$(awk -v c=$((cpu_after - cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
       bench_record "$config.k$k" rediscpu "$(awk -v c=$((redis_cpu_after - redis_cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
+      bench_record "$config.k$k" luausec "$(awk -v u=$((redis_usec_after - redis_usec_before)) -v c=$((redis_calls_after - redis_calls_before)) 'BEGIN {printf "%.1f", c > 0 ? u / c : 0}')"
       bench_record "$config.k$k" rediscalls "$(awk -v c=$((redis_calls_after - redis_calls_before)) -v m="$messages" 'BEGIN {printf "%.2f", c / m}')"
       bench_log "round $round k=$k $config: $(bench_field "$result" msgs_per_s) msg/s"
     done
@@ -130,15 +133,15 @@ done
 
 echo
 echo "medians over the rounds (msg/s; latency of a whole message, MAIL to end-of-message answer, in µs;"
-echo "CPU ms per message of the milter process and of redis-server; Lua scripts (Redis round trips) per message)"
-printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "lua/msg" "rounds"
+echo "CPU ms per message of the milter process and of redis-server; Lua scripts (Redis round trips) per message and Redis µs per script)"
+printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s %7s\n' config conns "msg/s" "p50 µs" "p99 µs" "MAIL p99" "EOM p99" "cpu ms" "redis ms" "lua/msg" "µs/lua" "rounds"
 for k in $connection_counts; do
   for config in "${configs[@]}"; do
-    printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s\n' "$config" "$k" \
+    printf '%-13s %4s %9s %9s %9s %9s %9s %8s %9s %7s %7s %7s\n' "$config" "$k" \
       "$(bench_median_of "$config.k$k" rate)" "$(bench_median_of "$config.k$k" p50)" \
       "$(bench_median_of "$config.k$k" p99)" "$(bench_median_of "$config.k$k" mailp99)" \
       "$(bench_median_of "$config.k$k" eomp99)" "$(bench_median_of "$config.k$k" cpu)" \
-      "$(bench_median_of "$config.k$k" rediscpu)" "$(bench_median_of "$config.k$k" rediscalls)" \
+      "$(bench_median_of "$config.k$k" rediscpu)" "$(bench_median_of "$config.k$k" rediscalls)" "$(bench_median_of "$config.k$k" luausec)" \
       "$(bench_values "$config.k$k" rate | wc -w)"
   done
 done

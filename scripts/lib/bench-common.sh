@@ -218,6 +218,14 @@ bench_redis_scripts() {
     awk -F'[:=,]' '$1 ~ /^cmdstat_eval(sha)?(_ro)?$/ {s += $3} END {printf "%d\n", s}'
 }
 
+# bench_redis_script_usec PORT: microseconds the redis-server on
+# 127.0.0.1:PORT has spent in Lua scripts so far (EVAL, EVALSHA, _ro forms;
+# the commands they call included), from INFO commandstats; 0 if unreachable.
+bench_redis_script_usec() {
+  redis-cli -h 127.0.0.1 -p "$1" info commandstats 2>/dev/null | tr -d '\r' |
+    awk -F'[:=,]' '$1 ~ /^cmdstat_eval(sha)?(_ro)?$/ {s += $5} END {printf "%d\n", s}'
+}
+
 # A deadline for a whole benchmark: bench_deadline_set SECONDS; bench_deadline_passed
 bench_deadline_set() { BENCH_DEADLINE=$(($(date +%s) + $1)); }
 bench_deadline_passed() { [ "$(date +%s)" -ge "${BENCH_DEADLINE:-0}" ]; }
