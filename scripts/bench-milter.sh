@@ -124,7 +124,7 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
       bench_record "$config.k$k" eomp99 "$(bench_field "$result" eom_p99_us)"
       bench_record "$config.k$k" cpu "$(awk -v c=$((cpu_after - cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
       bench_record "$config.k$k" rediscpu "$(awk -v c=$((redis_cpu_after - redis_cpu_before)) -v m="$messages" 'BEGIN {printf "%.3f", c / m}')"
-      bench_record "$config.k$k" luausec "$(awk -v u=$((redis_usec_after - redis_usec_before)) -v c=$((redis_calls_after - redis_calls_before)) 'BEGIN {printf "%.1f", c > 0 ? u / c : 0}')"
+      bench_record "$config.k$k" luausec "$(awk -v u=$((redis_usec_after - redis_usec_before)) -v c=$((redis_calls_after - redis_calls_before)) 'BEGIN {printf "%.1f", (c > 0) ? u / c : 0}')"
       bench_record "$config.k$k" rediscalls "$(awk -v c=$((redis_calls_after - redis_calls_before)) -v m="$messages" 'BEGIN {printf "%.2f", c / m}')"
       bench_log "round $round k=$k $config: $(bench_field "$result" msgs_per_s) msg/s"
     done
