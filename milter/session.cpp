@@ -38,6 +38,17 @@ store::CounterRequest counter_request(const rules::ApplicableQuota& quota, std::
 
 namespace {
 
+// The 451 of a store that cannot decide (on_store_error tempfail).
+FilterAnswer store_unavailable_answer() {
+    SmtpReply reply = store_unavailable_reply();
+    FilterAnswer answer;
+    answer.action = FilterAnswer::Action::tempfail;
+    answer.rcode = std::move(reply.rcode);
+    answer.xcode = std::move(reply.xcode);
+    answer.text = std::move(reply.text);
+    return answer;
+}
+
 // The envelope address as the client sent it, the way Postfix logs it in
 // from=<...>: without the angle brackets, control characters replaced (a
 // hostile envelope must not forge log lines), at most 320 bytes.
@@ -296,13 +307,7 @@ FilterAnswer Session::answer_deferred_error(const Message& message, Stage stage)
                                     stage_name(static_cast<int>(stage)), tempfail ? "tempfail" : "accept"));
     // As the adapter answers an exception in a stage that can answer.
     if (!tempfail) return FilterAnswer::accept_message();
-    SmtpReply reply = store_unavailable_reply();
-    FilterAnswer answer;
-    answer.action = FilterAnswer::Action::tempfail;
-    answer.rcode = std::move(reply.rcode);
-    answer.xcode = std::move(reply.xcode);
-    answer.text = std::move(reply.text);
-    return answer;
+    return store_unavailable_answer();
 }
 
 FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
@@ -444,13 +449,7 @@ FilterAnswer Session::store_failed(const store::Decision& decision, Stage stage)
         return FilterAnswer::accept_message();
     }
     if (stage == Stage::mail) message_.reset();
-    SmtpReply reply = store_unavailable_reply();
-    FilterAnswer answer;
-    answer.action = FilterAnswer::Action::tempfail;
-    answer.rcode = std::move(reply.rcode);
-    answer.xcode = std::move(reply.xcode);
-    answer.text = std::move(reply.text);
-    return answer;
+    return store_unavailable_answer();
 }
 
 void Session::log_quota_event(const Message& message, const rules::ApplicableQuota& quota, std::uint64_t cost,

@@ -80,6 +80,23 @@ private:
     bool was_pending_ = false;
 };
 
+// Appends every command to the context's output buffer (nothing is sent yet).
+bool append_commands(redisContext* c, std::span<const RedisCommand> commands) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const auto& command : commands) {
+        argv.clear();
+        lengths.clear();
+        for (const auto& arg : command) {
+            argv.push_back(arg.data());
+            lengths.push_back(arg.size());
+        }
+        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK)
+            return false;
+    }
+    return true;
+}
+
 // Appends every command, then reads every reply: one round trip.
 // `timeout_set`: the socket timeout last set on `c` (0: none yet).
 bool pipeline(redisContext* c, std::span<const RedisCommand> commands,
@@ -95,20 +112,9 @@ bool pipeline(redisContext* c, std::span<const RedisCommand> commands,
         }
         timeout_set = timeout;
     }
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const auto& command : commands) {
-        argv.clear();
-        lengths.clear();
-        for (const auto& arg : command) {
-            argv.push_back(arg.data());
-            lengths.push_back(arg.size());
-        }
-        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(),
-                                   lengths.data()) != REDIS_OK) {
-            error = context_error(c, "command");
-            return false;
-        }
+    if (!append_commands(c, commands)) {
+        error = context_error(c, "command");
+        return false;
     }
     replies.clear();
     for (std::size_t i = 0; i < commands.size(); ++i) {
@@ -278,22 +284,11 @@ bool RedisPool::Lease::send(std::span<const RedisCommand> commands, std::string&
     redisContext* c = context_.get();
     const SigpipeBlocked no_sigpipe(pool_->block_sigpipe_);
     if (!set_timeout(error)) return false;
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const auto& command : commands) {
-        argv.clear();
-        lengths.clear();
-        for (const auto& arg : command) {
-            argv.push_back(arg.data());
-            lengths.push_back(arg.size());
-        }
-        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()) !=
-            REDIS_OK) {
-            error = failure_ = context_error(c, "command");
-            return false;
-        }
-        ++unread_;
+    if (!append_commands(c, commands)) {
+        error = failure_ = context_error(c, "command");  // the context is dropped: unread_ no longer matters
+        return false;
     }
+    unread_ += commands.size();
     // Written now, not at the first read: the server starts on them while
     // this thread sends to the other nodes.
     for (int done = 0; !done;)
