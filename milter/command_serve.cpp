@@ -68,16 +68,16 @@ sigset_t serve_signals() {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);  // libmilter treats it as shutdown too
+    sigaddset(&set, SIGHUP);  // shutdown, as libmilter has it
     sigaddset(&set, SIGUSR1);
     return set;
 }
 
 // Waits for signals on its own thread: SIGUSR1 reloads; SIGTERM/SIGINT/SIGHUP
 // drain (open sessions are served until they end, new ones too, for at most
-// `drain`) and then stop the milter. libmilter's own signal thread waits on
-// HUP/TERM/INT as well; when it gets the signal first, libmilter stops at
-// once and the open sessions are closed right away (see run_serve).
+// `drain`) and then stop the milter. libmilter's own signal thread, which
+// would race this one for HUP/TERM/INT, is never started
+// (libmilter_adapter.cpp, --wrap=mi_control_startup).
 class SignalThread {
 public:
     SignalThread(milter::RulesHolder& holder, std::string rules_path, bool monitor_all, milter::Logger& logger,

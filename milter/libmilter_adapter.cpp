@@ -31,6 +31,15 @@
 // that a reply written right after another is not held by Nagle
 // (milter-traps.md, the 40 ms trap). Lives in this file because this object
 // is always linked whenever libmilter's listener is.
+// -Wl,--wrap=mi_control_startup: smfi_main would start libmilter's own
+// signal thread, which sigwaits on SIGHUP/SIGTERM/SIGINT like ours. Whichever
+// thread the kernel picked got the signal: ours drains open sessions and
+// exits 0; libmilter's closes them at once, and on SIGINT (MILTER_ABRT) makes
+// smfi_main fail (exit 1). Without its thread ours always gets them.
+// mi_control_startup only initialises a mutex (static, zero-initialised:
+// a valid default mutex with glibc) and starts that thread.
+extern "C" int __wrap_mi_control_startup(char*) { return MI_SUCCESS; }
+
 extern "C" int __real_accept(int fd, struct sockaddr* address, socklen_t* length);
 extern "C" int __wrap_accept(int fd, struct sockaddr* address, socklen_t* length) {
     int client = __real_accept(fd, address, length);
@@ -422,8 +431,13 @@ void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& 
     }
 }
 
+// Set by stop_milter_loop: a stop we asked for is a clean exit, even when it
+// came before smfi_main had started listening (it then reports a failure).
+std::atomic<bool> g_stop_requested{false};
+
 int run_milter_loop() {
-    const int status = smfi_main() == MI_SUCCESS ? 0 : 1;
+    const bool failed = smfi_main() != MI_SUCCESS;
+    const int status = failed && !g_stop_requested.load() ? 1 : 0;
     if (g_owned_socket) {
         struct stat now {};
         if (::lstat(g_owned_socket->path.c_str(), &now) == 0 && now.st_dev == g_owned_socket->device &&
@@ -437,6 +451,7 @@ int run_milter_loop() {
 void stop_milter_loop() {
     // smfi_stop sets the stop flag, then waits for the listener's lock:
     // poke the listener until it has let go (bounded: 6 s, past one poll).
+    g_stop_requested.store(true);
     std::atomic<bool> stopped{false};
     std::thread stopper([&stopped] {
         (void)smfi_stop();

@@ -99,7 +99,9 @@ pid4=$!; pids+=("$pid4")
 wait_for "grep -q 'starting:' '$dir/log4'" && ok "starts over a stale socket" || fail "did not start over a stale socket"
 contains "stale socket removal logged" "removed stale socket $dir/q.sock" "$dir/log4"
 kill -INT "$pid4"; wait "$pid4"
-check "SIGINT: exit status" "$?" 0
+status=$?
+check "SIGINT: exit status" "$status" 0
+[ "$status" = 0 ] || sed 's/^/    /' "$dir/log4"
 
 if [ "$failures" -ne 0 ]; then echo "serve_cli_test: $failures failure(s)"; exit 1; fi
 echo "serve_cli_test: all passed"
