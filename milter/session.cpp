@@ -358,10 +358,11 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     env_.metrics().message_accepted();
     FilterAnswer accepted = content ? std::move(*content) : FilterAnswer::proceed();  // proceed, or quarantine
     add_tag_headers(plan, accepted);
-    env_.logger.debug(fmt::format("{}: accepted: from=<{}> nrcpt={} size={} quotas={}",
-                                  message.queue_id.empty() ? "NOQUEUE" : message.queue_id,
-                                  message.logged_sender, message.facts.recipients.size(), facts.size,
-                                  plan.quotas.size()));
+    if (env_.logger.enabled(LogLevel::debug))  // not formatted for nothing on every message
+        env_.logger.debug(fmt::format("{}: accepted: from=<{}> nrcpt={} size={} quotas={}",
+                                      message.queue_id.empty() ? "NOQUEUE" : message.queue_id,
+                                      message.logged_sender, message.facts.recipients.size(), facts.size,
+                                      plan.quotas.size()));
     return accepted;
 }
 
