@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <latch>
 #include <map>
 #include <mutex>
@@ -36,6 +37,110 @@ std::optional<std::uint64_t> counted(QuotaStore& store, const CounterId& id) {
 }
 
 std::uint16_t slot_of(const CounterId& id) { return cluster::key_slot(counter_key("qm:", id)); }
+
+// --- A master killed under paced traffic (the Sentinel and Cluster failover tests) ---
+
+struct DecisionRecord {
+    Clock::time_point start, end;
+    Outcome outcome;
+    bool refund_failed;  // the decision's error says a refund failed
+};
+using DecisionRecords = std::vector<std::vector<DecisionRecord>>;  // per thread
+
+struct FailoverRun {
+    DecisionRecords records;
+    Clock::time_point killed_at;
+};
+
+// `threads` threads call charge(t), paced like mail (about 250 decisions/s
+// each, at most 20,000); after 700 ms `kill` runs; then until `probe` is
+// admitted again (at most 30 s, REQUIREd) and one more second of traffic.
+FailoverRun run_failover(int threads, const std::function<Decision(int)>& charge, const std::function<void()>& kill,
+                         QuotaStore& store, const CounterRequest& probe) {
+    FailoverRun run;
+    run.records.resize(static_cast<std::size_t>(threads));
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t)
+        workers.emplace_back([&, t] {
+            for (int i = 0; i < 20'000 && !stop; ++i) {
+                const auto start = Clock::now();
+                const Decision d = charge(t);
+                run.records[static_cast<std::size_t>(t)].push_back(
+                    {start, Clock::now(), d.outcome, d.error.find("refund") != std::string::npos});
+                std::this_thread::sleep_for(4ms);
+            }
+        });
+    std::this_thread::sleep_for(700ms);
+    run.killed_at = Clock::now();
+    kill();
+    const auto give_up = run.killed_at + 30s;
+    bool resumed = false;
+    while (!resumed && Clock::now() < give_up) {
+        std::this_thread::sleep_for(200ms);
+        resumed = store.check({&probe, 1}).outcome == Outcome::admitted;
+    }
+    std::this_thread::sleep_for(1s);
+    stop = true;
+    for (auto& worker : workers) worker.join();
+    REQUIRE(resumed);
+    return run;
+}
+
+// The gap: from the first store_error to the first admitted decision after
+// the last one. Prints it, checks it is bounded and that no error follows.
+void check_failover_gap(const char* what, const FailoverRun& run) {
+    std::size_t errors = 0, decisions = 0;
+    std::optional<Clock::time_point> first_error, last_error, first_admitted_after;
+    for (const auto& thread_records : run.records)
+        for (const auto& r : thread_records) {
+            ++decisions;
+            if (r.outcome != Outcome::store_error) continue;
+            ++errors;
+            if (!first_error || r.start < *first_error) first_error = r.start;
+            if (!last_error || r.end > *last_error) last_error = r.end;
+        }
+    REQUIRE(first_error.has_value());  // the kill was noticed
+    for (const auto& thread_records : run.records)
+        for (const auto& r : thread_records)
+            if (r.outcome == Outcome::admitted && r.start > *last_error &&
+                (!first_admitted_after || r.end < *first_admitted_after))
+                first_admitted_after = r.end;
+    REQUIRE(first_admitted_after.has_value());  // decisions flow again
+    const double gap_ms = ms_between(*first_error, *first_admitted_after);
+    MESSAGE(std::string(what) << ": " << errors << " store_error decisions of " << decisions << "; errors from +"
+                 << ms_between(run.killed_at, *first_error) << " ms to +" << ms_between(run.killed_at, *last_error)
+                 << " ms after the kill; first admitted again at +"
+                 << ms_between(run.killed_at, *first_admitted_after) << " ms; gap " << gap_ms << " ms");
+    CHECK(gap_ms < 15'000);
+    // Once back, it stays back: no error after the first admitted decision.
+    std::size_t errors_after = 0;
+    for (const auto& thread_records : run.records)
+        for (const auto& r : thread_records)
+            errors_after += r.outcome == Outcome::store_error && r.start > *first_admitted_after;
+    CHECK(errors_after == 0);
+}
+
+// Replication is asynchronous: the writes of the last moments before the
+// kill may be lost (at most those in flight, about one per thread); never
+// more counted than admitted, but for calls that failed after Redis applied
+// them. Thread t charged traffic[t] alone.
+void check_units_lost(QuotaStore& store, const FailoverRun& run, const std::vector<CounterRequest>& traffic) {
+    std::size_t lost = 0;
+    for (std::size_t t = 0; t < traffic.size(); ++t) {
+        std::size_t admitted = 0, failed = 0;
+        for (const auto& r : run.records[t]) {
+            admitted += r.outcome == Outcome::admitted;
+            failed += r.outcome == Outcome::store_error;
+        }
+        const auto now_counted = counted(store, traffic[t].counter);
+        REQUIRE(now_counted.has_value());
+        CHECK(*now_counted <= admitted + failed);
+        if (*now_counted < admitted) lost += admitted - *now_counted;
+    }
+    MESSAGE("admitted units lost with the master (not yet replicated): " << lost);
+    CHECK(lost <= 2 * traffic.size());  // at most the calls in flight at the kill, on loopback
+}
 
 }  // namespace
 
@@ -70,77 +175,16 @@ TEST_CASE("Sentinel: the master killed mid-traffic; decisions resume after the f
     group.wait_for_replica(5s);
 
     constexpr int thread_count = 4;
-    struct Record {
-        Clock::time_point start, end;
-        Outcome outcome;
-    };
-    std::vector<std::vector<Record>> records(thread_count);
     std::vector<CounterRequest> traffic;
     for (int t = 0; t < thread_count; ++t)
         traffic.push_back({test::counter("traffic" + std::to_string(t) + "@example.com", 3600),
                            1'000'000, 1});
-    std::atomic<bool> stop{false};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < thread_count; ++t)
-        threads.emplace_back([&, t] {
-            // Paced like mail (about 250 decisions/s per thread), bounded in count.
-            for (int i = 0; i < 20'000 && !stop; ++i) {
-                const auto start = Clock::now();
-                const auto d = store->charge({&traffic[static_cast<std::size_t>(t)], 1});
-                records[static_cast<std::size_t>(t)].push_back({start, Clock::now(), d.outcome});
-                std::this_thread::sleep_for(4ms);
-            }
-        });
-    std::this_thread::sleep_for(700ms);
-    const auto killed_at = Clock::now();
     const int old_master_port = group.master().port();
-    group.master().crash();
-    // Until decisions flow again (bounded), then one more second of traffic.
-    const auto give_up = killed_at + 30s;
-    bool resumed = false;
-    while (!resumed && Clock::now() < give_up) {
-        std::this_thread::sleep_for(200ms);
-        const CounterRequest probe{test::counter("probe@example.com", 3600), 1'000'000, 1};
-        resumed = store->check({&probe, 1}).outcome == Outcome::admitted;
-    }
-    std::this_thread::sleep_for(1s);
-    stop = true;
-    for (auto& t : threads) t.join();
-    REQUIRE(resumed);
-
-    std::size_t errors = 0, admitted_total = 0;
-    std::optional<Clock::time_point> first_error, last_error, first_admitted_after;
-    for (const auto& thread_records : records)
-        for (const auto& r : thread_records) {
-            if (r.outcome == Outcome::store_error) {
-                ++errors;
-                if (!first_error || r.start < *first_error) first_error = r.start;
-                if (!last_error || r.end > *last_error) last_error = r.end;
-            } else if (r.outcome == Outcome::admitted) {
-                ++admitted_total;
-            }
-        }
-    REQUIRE(first_error.has_value());  // the kill was noticed
-    for (const auto& thread_records : records)
-        for (const auto& r : thread_records)
-            if (r.outcome == Outcome::admitted && r.start > *last_error &&
-                (!first_admitted_after || r.end < *first_admitted_after))
-                first_admitted_after = r.end;
-    REQUIRE(first_admitted_after.has_value());  // decisions flow again
-    const double gap_ms = ms_between(*first_error, *first_admitted_after);
-    MESSAGE("failover: " << errors << " store_error decisions of " << errors + admitted_total
-                         << "; errors from +" << ms_between(killed_at, *first_error) << " ms to +"
-                         << ms_between(killed_at, *last_error)
-                         << " ms after the kill; first admitted again at +"
-                         << ms_between(killed_at, *first_admitted_after) << " ms; gap " << gap_ms
-                         << " ms");
-    CHECK(gap_ms < 15'000);
-    // Once back, it stays back: no error after the first admitted decision.
-    std::size_t errors_after = 0;
-    for (const auto& thread_records : records)
-        for (const auto& r : thread_records)
-            errors_after += r.outcome == Outcome::store_error && r.start > *first_admitted_after;
-    CHECK(errors_after == 0);
+    const CounterRequest probe{test::counter("probe@example.com", 3600), 1'000'000, 1};
+    const FailoverRun run = run_failover(
+        thread_count, [&](int t) { return store->charge({&traffic[static_cast<std::size_t>(t)], 1}); },
+        [&] { group.master().crash(); }, *store, probe);
+    check_failover_gap("failover", run);
 
     // The Sentinels promoted the replica, and the store writes there.
     CHECK(group.master_port_per_sentinels() == group.replica().port());
@@ -148,23 +192,7 @@ TEST_CASE("Sentinel: the master killed mid-traffic; decisions resume after the f
     CHECK(group.replica().cli({"ROLE"}).starts_with("master"));
     // Replicated before the kill: all there.
     CHECK(counted(*store, kept.counter) == std::optional<std::uint64_t>(20));
-    // Traffic during the kill: replication is asynchronous, so the writes of
-    // the last moments before the kill may be lost (never more counted than
-    // admitted, but for calls that failed after Redis applied them).
-    std::size_t lost = 0;
-    for (int t = 0; t < thread_count; ++t) {
-        std::size_t admitted = 0, failed = 0;
-        for (const auto& r : records[static_cast<std::size_t>(t)]) {
-            admitted += r.outcome == Outcome::admitted;
-            failed += r.outcome == Outcome::store_error;
-        }
-        const auto now_counted = counted(*store, traffic[static_cast<std::size_t>(t)].counter);
-        REQUIRE(now_counted.has_value());
-        CHECK(*now_counted <= admitted + failed);
-        if (*now_counted < admitted) lost += admitted - *now_counted;
-    }
-    MESSAGE("admitted units lost with the master (not yet replicated): " << lost);
-    CHECK(lost <= 2 * thread_count);  // at most the calls in flight at the kill, on loopback
+    check_units_lost(*store, run, traffic);
 }
 
 TEST_CASE("Sentinel: a master demoted by a failover (READONLY, or a dropped connection): the store follows within the call") {
@@ -685,77 +713,20 @@ TEST_CASE("Cluster with replicas: a master killed mid-traffic; its replica takes
     // must leave the surviving one refunded).
     constexpr int thread_count = 4;
     constexpr std::uint64_t limited_limit = 300;
-    struct Record {
-        Clock::time_point start, end;
-        Outcome outcome;
-        bool refund_failed;
-    };
-    std::vector<std::vector<Record>> records(thread_count + 1);
     std::vector<CounterRequest> traffic;
     for (int t = 0; t < thread_count; ++t)
         traffic.push_back({test::counter(on_victim[static_cast<std::size_t>(t) + 1], 3600), 1'000'000, 1});
     const CounterId limited = test::counter(on_victim[5], 3600);
     const CounterId survivor{"p", "client_net", "messages", 3600, elsewhere};
     const std::vector<CounterRequest> pair{{limited, limited_limit, 1}, {survivor, 1'000'000, 1}};
-    std::atomic<bool> stop{false};
-    std::vector<std::thread> threads;
-    for (int t = 0; t <= thread_count; ++t)
-        threads.emplace_back([&, t] {
-            // Paced like mail (about 250 decisions/s per thread), bounded in count.
-            for (int i = 0; i < 20'000 && !stop; ++i) {
-                const auto start = Clock::now();
-                const auto d = t < thread_count ? store->charge({&traffic[static_cast<std::size_t>(t)], 1})
-                                                : store->charge(pair);
-                records[static_cast<std::size_t>(t)].push_back(
-                    {start, Clock::now(), d.outcome, d.error.find("refund") != std::string::npos});
-                std::this_thread::sleep_for(4ms);
-            }
-        });
-    std::this_thread::sleep_for(700ms);
-    const auto killed_at = Clock::now();
-    cluster.node(victim).crash();  // SIGKILL by PID
-    const auto give_up = killed_at + 30s;
-    bool resumed = false;
-    while (!resumed && Clock::now() < give_up) {
-        std::this_thread::sleep_for(200ms);
-        const CounterRequest probe{test::counter(on_victim[0], 60), 1'000'000, 1};
-        resumed = store->check({&probe, 1}).outcome == Outcome::admitted;
-    }
-    std::this_thread::sleep_for(1s);
-    stop = true;
-    for (auto& th : threads) th.join();
-    REQUIRE(resumed);
-
-    std::size_t errors = 0, decisions = 0;
-    std::optional<Clock::time_point> first_error, last_error, first_admitted_after;
-    for (const auto& thread_records : records)
-        for (const auto& r : thread_records) {
-            ++decisions;
-            if (r.outcome != Outcome::store_error) continue;
-            ++errors;
-            if (!first_error || r.start < *first_error) first_error = r.start;
-            if (!last_error || r.end > *last_error) last_error = r.end;
-        }
-    REQUIRE(first_error.has_value());  // the kill was noticed
-    for (const auto& thread_records : records)
-        for (const auto& r : thread_records)
-            if (r.outcome == Outcome::admitted && r.start > *last_error &&
-                (!first_admitted_after || r.end < *first_admitted_after))
-                first_admitted_after = r.end;
-    REQUIRE(first_admitted_after.has_value());
-    const double gap_ms = ms_between(*first_error, *first_admitted_after);
-    MESSAGE("cluster failover: " << errors << " store_error decisions of " << decisions
-                                 << "; errors from +" << ms_between(killed_at, *first_error)
-                                 << " ms to +" << ms_between(killed_at, *last_error)
-                                 << " ms after the kill; first admitted again at +"
-                                 << ms_between(killed_at, *first_admitted_after) << " ms; gap "
-                                 << gap_ms << " ms");
-    CHECK(gap_ms < 15'000);
-    std::size_t errors_after = 0;
-    for (const auto& thread_records : records)
-        for (const auto& r : thread_records)
-            errors_after += r.outcome == Outcome::store_error && r.start > *first_admitted_after;
-    CHECK(errors_after == 0);
+    const CounterRequest probe{test::counter(on_victim[0], 60), 1'000'000, 1};
+    const FailoverRun run = run_failover(
+        thread_count + 1,
+        [&](int t) {
+            return t < thread_count ? store->charge({&traffic[static_cast<std::size_t>(t)], 1}) : store->charge(pair);
+        },
+        [&] { cluster.node(victim).crash(); /* SIGKILL by PID */ }, *store, probe);
+    check_failover_gap("cluster failover", run);
 
     // The replica serves the victim's slots now.
     CHECK(cluster.is_master(heir));
@@ -763,30 +734,13 @@ TEST_CASE("Cluster with replicas: a master killed mid-traffic; its replica takes
     CHECK(heir_slots[slot_of(kept.counter)]);
     // Replicated before the kill: all there.
     CHECK(counted(*store, kept.counter) == std::optional<std::uint64_t>(20));
-    // Traffic: replication is asynchronous, so the writes of the last moment
-    // before the kill may be lost (at most those in flight, about one per
-    // thread); never more counted than admitted, but for calls that failed
-    // after Redis applied them.
-    std::size_t lost = 0;
-    for (int t = 0; t < thread_count; ++t) {
-        std::size_t admitted = 0, failed = 0;
-        for (const auto& r : records[static_cast<std::size_t>(t)]) {
-            admitted += r.outcome == Outcome::admitted;
-            failed += r.outcome == Outcome::store_error;
-        }
-        const auto now_counted = counted(*store, traffic[static_cast<std::size_t>(t)].counter);
-        REQUIRE(now_counted.has_value());
-        CHECK(*now_counted <= admitted + failed);
-        if (*now_counted < admitted) lost += admitted - *now_counted;
-    }
-    MESSAGE("admitted units lost with the master (not yet replicated): " << lost);
-    CHECK(lost <= 2 * thread_count);
+    check_units_lost(*store, run, traffic);
 
     // The two-slot messages: the surviving slot counts exactly the admitted
     // messages (a message whose victim slot failed was refunded there), but
     // for refunds that failed (reported in the decision's error).
     std::size_t pair_admitted = 0, refund_failures = 0;
-    for (const auto& r : records[thread_count]) {
+    for (const auto& r : run.records[thread_count]) {
         pair_admitted += r.outcome == Outcome::admitted;
         refund_failures += r.refund_failed;
     }
