@@ -172,8 +172,11 @@ sfsistat deliver(SMFICTX* ctx, const FilterAnswer& answer, Where where) {
         case FilterAnswer::Action::tempfail:
             set_reply(ctx, answer.rcode, answer.xcode, answer.text);  // right before the return that uses it
             break;
-        case FilterAnswer::Action::quarantine:
-            if (where == Where::end_of_message) quarantine(ctx, answer.quarantine_reason);
+        case FilterAnswer::Action::quarantine:  // held, but accepted: tags too
+            if (where == Where::end_of_message) {
+                for (const auto& [name, value] : answer.add_headers) add_header(ctx, name, value);
+                quarantine(ctx, answer.quarantine_reason);
+            }
             break;
         case FilterAnswer::Action::accept:
         case FilterAnswer::Action::discard:

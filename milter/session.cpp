@@ -347,9 +347,13 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
             case store::Outcome::admitted: env_.store_health.record_success(); break;
             case store::Outcome::refused:
                 env_.store_health.record_success();
-                if (decision.refused_index < enforced.size())
-                    return refuse(message, *enforced[decision.refused_index], requests[decision.refused_index].cost,
-                                  decision, Stage::eom, nullptr);
+                if (decision.refused_index < enforced.size()) {
+                    FilterAnswer over = refuse(message, *enforced[decision.refused_index],
+                                               requests[decision.refused_index].cost, decision, Stage::eom, nullptr);
+                    // Held, the message is still accepted: it carries its tags.
+                    if (over.action == FilterAnswer::Action::quarantine) add_tag_headers(plan, over);
+                    return over;
+                }
                 return FilterAnswer::proceed();
             case store::Outcome::store_error: return store_failed(decision, Stage::eom);
         }

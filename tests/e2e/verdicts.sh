@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every verdict as Postfix carries it out (tests/e2e/rules/verdicts.json,
 # 1 message per hour each; 3 messages sent per sender):
-#   quarantine: accepted, then held (milter-hold; '!' in the queue)
+#   quarantine: accepted, then held (milter-hold; '!' in the queue), tagged
 #   discard:    accepted, then dropped (milter-discard; never delivered)
 #   tempfail:   451 4.7.1 with every placeholder of the reply filled in
 #   reject with code/xcode overrides: 554 5.7.0
@@ -28,6 +28,12 @@ qm_wait_for_count "$PF_LOG" "status=sent" 7 20 || true
 sleep 2
 expect_eq "$(grep -c 'milter-hold: END-OF-MESSAGE.*from=<hold@hudedu\.net>' "$PF_LOG" || true)" 2 "quarantine: 2 milter-hold in Postfix's log"
 expect_eq "$(postqueue -c "$PF_DIR" -p | grep -c '^[0-9A-F]\+!.*hold@hudedu\.net' || true)" 2 "quarantine: 2 messages in the hold queue"
+# A held message is still accepted: it carries its tag (hold_tag).
+tagged=0
+for id in $(postqueue -c "$PF_DIR" -p | sed -n 's/^\([0-9A-F]\+\)!.*hold@hudedu\.net.*/\1/p'); do
+  postcat -c "$PF_DIR" -hq "$id" 2>/dev/null | grep -q '^X-Held-Tag: yes' && tagged=$((tagged + 1))
+done
+expect_eq "$tagged" 2 "quarantine: both held messages carry the tag header"
 expect_eq "$(grep -c 'milter-discard: END-OF-MESSAGE.*from=<drop@hudedu\.net>' "$PF_LOG" || true)" 2 "discard: 2 milter-discard in Postfix's log"
 # Deliveries: hold 1, drop 1, soft 1, custom 1, watched 3.
 expect_eq "$(grep -c 'status=sent' "$PF_LOG" || true)" 7 "7 messages delivered in total (1+1+1+1+3)"

@@ -142,6 +142,27 @@ TEST_CASE("a 6-recipient message counts 1 message and 6 recipients (memory store
     CHECK(recipients == 6);
 }
 
+TEST_CASE("a message held by a quota still carries the tags of the tag policies it matches") {
+    FilterFixture f(R"({
+      "version": 1,
+      "policies": [
+        { "name": "mark_outbound", "priority": 5, "match": { "sender": ["@hudedu.net"] },
+          "verdict": "tag", "tag_header": "X-Outbound: yes" },
+        { "name": "held", "priority": 10, "match": { "sender": ["hold@hudedu.net"] },
+          "quotas": [ { "track": "sender", "messages": 1, "window": "1h", "verdict": "quarantine" } ] }
+      ]
+    })");
+    auto session = f.connect();
+    using Header = std::pair<std::string, std::string>;
+    const Header outbound{"X-Outbound", "yes"};
+    Transaction first = send_message(*session, "hold@hudedu.net", {"x@ext.example"});
+    CHECK(first.eom.action == Action::continue_);
+    CHECK(first.eom.add_headers == std::vector<Header>{outbound});
+    Transaction held = send_message(*session, "hold@hudedu.net", {"x@ext.example"});
+    CHECK(held.eom.action == Action::quarantine);
+    CHECK(held.eom.add_headers == std::vector<Header>{outbound});
+}
+
 TEST_CASE("all or none: a quota refused at end of message charges no other quota") {
     auto memory = memory_store();
     // The recipients quota quarantines, so it only acts at end of message.
