@@ -195,6 +195,19 @@ TEST_CASE("Sentinel: the master killed mid-traffic; decisions resume after the f
     check_units_lost(*store, run, traffic);
 }
 
+// After a SENTINEL FAILOVER: until the old master is a replica and the
+// Sentinels name the new one (at most `limit`).
+bool wait_until_switched(test::SentinelGroup& group, std::chrono::seconds limit) {
+    const auto give_up = Clock::now() + limit;
+    while (Clock::now() < give_up) {
+        std::this_thread::sleep_for(100ms);
+        if (group.master().cli({"ROLE"}).starts_with("slave") &&
+            group.master_port_per_sentinels() == group.replica().port())
+            return true;
+    }
+    return false;
+}
+
 TEST_CASE("Sentinel: a master demoted by a failover (READONLY, or a dropped connection): the store follows within the call") {
     test::SentinelGroup group;
     group.wait_until_failover_ready(25s);
@@ -203,15 +216,7 @@ TEST_CASE("Sentinel: a master demoted by a failover (READONLY, or a dropped conn
     REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);  // pooled connections on the master
     group.wait_for_replica(5s);
     group.sentinels()[0]->cli({"SENTINEL", "FAILOVER", group.master_name()});
-    // Until the old master is a replica and the Sentinels name the new one.
-    const auto give_up = Clock::now() + 20s;
-    bool switched = false;
-    while (!switched && Clock::now() < give_up) {
-        std::this_thread::sleep_for(100ms);
-        switched = group.master().cli({"ROLE"}).starts_with("slave") &&
-                   group.master_port_per_sentinels() == group.replica().port();
-    }
-    REQUIRE(switched);
+    REQUIRE(wait_until_switched(group, 20s));
     // The pooled connection still leads to the old master, which refuses the
     // write (READONLY): the store asks the Sentinels again inside this call.
     const auto d = store->charge({&req, 1});
@@ -251,16 +256,8 @@ TEST_CASE("Sentinel with AUTH: master and replica require a password (the Sentin
     group.wait_until_failover_ready(25s);
     group.wait_for_replica(5s);
     group.sentinels()[0]->cli({"SENTINEL", "FAILOVER", group.master_name()});
-    // Until the old master is a replica and the Sentinels name the new one
-    // (before that, the old master still takes writes that the resync drops).
-    const auto give_up = Clock::now() + 20s;
-    bool switched = false;
-    while (!switched && Clock::now() < give_up) {
-        std::this_thread::sleep_for(100ms);
-        switched = group.master().cli({"ROLE"}).starts_with("slave") &&
-                   group.master_port_per_sentinels() == group.replica().port();
-    }
-    REQUIRE(switched);
+    // (Before that, the old master still takes writes that the resync drops.)
+    REQUIRE(wait_until_switched(group, 20s));
     const CounterRequest wider{req.counter, 3, 1};
     Decision after;
     for (int i = 0; i < 50 && after.outcome != Outcome::admitted; ++i) {
