@@ -3,8 +3,8 @@
 // which (M mail, R rcpt, H header "name:value", E end of headers, B body,
 // D end of message, A abort, C connect, T data); the rest is its argument.
 // Rules with quotas, exemptions and content rules, against the memory store.
-#include "milter/rules_holder.h"
-#include "milter/session.h"
+#include "filter/rules_holder.h"
+#include "filter/session.h"
 #include "rules/load.h"
 #include "store/memory_store.h"
 
@@ -37,32 +37,32 @@ const char* kRules = R"json({"version": 1,
                 {"track": "sender", "bytes": 5000, "window": 60, "verdict": "tempfail"}]}
   ]})json";
 
-class NullLogger final : public milter::Logger {
+class NullLogger final : public filter::Logger {
 public:
-    NullLogger() : Logger(milter::LogLevel::debug) {}
+    NullLogger() : Logger(filter::LogLevel::debug) {}
 
 protected:
-    void write(milter::LogLevel, std::string_view) override {}
+    void write(filter::LogLevel, std::string_view) override {}
 };
 
 struct World {
     World() {
         auto loaded = rules::load_rules_text(kRules, "fuzz.json");
         if (!std::holds_alternative<rules::RuleSet>(loaded)) std::abort();
-        holder = std::make_unique<milter::RulesHolder>(
+        holder = std::make_unique<filter::RulesHolder>(
             std::make_shared<const rules::RuleSet>(std::move(std::get<rules::RuleSet>(loaded))));
         store::StoreOptions options;
         options.url = "memory:";
         std::int64_t* clock = &now_ms;
         options.simulated_clock_ms = [clock] { return *clock; };
         store = store::make_memory_store(options);
-        environment = std::make_unique<milter::FilterEnvironment>(*holder, *store, logger, milter::FilterSettings{});
+        environment = std::make_unique<filter::FilterEnvironment>(*holder, *store, logger, filter::FilterSettings{});
     }
     std::int64_t now_ms = 1'700'000'000'000;
     NullLogger logger;
-    std::unique_ptr<milter::RulesHolder> holder;
+    std::unique_ptr<filter::RulesHolder> holder;
     std::unique_ptr<store::QuotaStore> store;
-    std::unique_ptr<milter::FilterEnvironment> environment;
+    std::unique_ptr<filter::FilterEnvironment> environment;
 };
 
 }  // namespace
@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static World world;
     world.now_ms += 61'000;  // every input starts with fresh windows, whatever the previous one left
     const std::string_view input(reinterpret_cast<const char*>(data), size);
-    auto session = std::make_unique<milter::Session>(*world.environment, (size & 1) != 0);
+    auto session = std::make_unique<filter::Session>(*world.environment, (size & 1) != 0);
     constexpr std::size_t kMaxEvents = 2000;
     std::size_t events = 0;
     for (std::size_t start = 0; start < input.size() && events < kMaxEvents; ++events) {
@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         start = end + 1;
         if (line.empty()) continue;
         const std::string argument(line.substr(1));
-        milter::FilterAnswer answer;
+        filter::FilterAnswer answer;
         switch (line[0]) {
             case 'C': answer = session->on_connect(argument.empty() ? std::nullopt : std::optional<std::string>(argument),
                                                    static_cast<std::uint16_t>(argument.size() % 3)); break;

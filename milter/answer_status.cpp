@@ -2,6 +2,9 @@
 
 namespace quotamilter::milter {
 
+using filter::FilterAnswer;
+
+
 sfsistat answer_status(const FilterAnswer& answer) noexcept {
     switch (answer.action) {
         case FilterAnswer::Action::continue_: return SMFIS_CONTINUE;

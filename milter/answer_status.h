@@ -3,11 +3,14 @@
 // apart so that tests check the mapping without an MTA.
 #pragma once
 
-#include "milter/filter_answer.h"
+#include "filter/filter_answer.h"
 
 #include <libmilter/mfapi.h>
 
 namespace quotamilter::milter {
+
+using filter::FilterAnswer;
+
 
 // continue_ and quarantine (an end-of-message action) -> SMFIS_CONTINUE;
 // no_reply -> SMFIS_NOREPLY (only from a stage negotiated "no reply", where

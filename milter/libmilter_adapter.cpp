@@ -4,7 +4,7 @@
 #include "milter/client_address.h"
 #include "milter/negotiation.h"
 #include "milter/privileges.h"
-#include "milter/reply.h"
+#include "filter/reply.h"
 #include "milter/socket_spec.h"
 
 #include <libmilter/mfapi.h>
@@ -56,6 +56,16 @@ extern "C" int __wrap_accept(int fd, struct sockaddr* address, socklen_t* length
 }
 
 namespace quotamilter::milter {
+
+using filter::FilterAnswer;
+using filter::FilterEnvironment;
+using filter::Session;
+using filter::NoReplyStages;
+using filter::OnStoreError;
+using filter::SmtpReply;
+using filter::LogLevel;
+using filter::store_unavailable_reply;
+
 
 namespace {
 

@@ -3,8 +3,7 @@
 // decision is taken here.
 #pragma once
 
-#include "milter/log.h"
-#include "milter/session.h"
+#include "filter/session.h"
 
 #include <chrono>
 #include <optional>
@@ -24,7 +23,7 @@ struct MilterRunOptions {
 
 // Opens the socket (removing a stale unix socket, never a live one) and
 // drops privileges. Throws std::runtime_error with a readable message.
-void open_milter_socket(FilterEnvironment& environment, const MilterRunOptions& options);
+void open_milter_socket(filter::FilterEnvironment& environment, const MilterRunOptions& options);
 
 // Runs libmilter's main loop until smfi_stop() or SIGTERM/SIGHUP/SIGINT;
 // returns 0 on an orderly stop. open_milter_socket must have succeeded.

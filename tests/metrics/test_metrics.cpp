@@ -2,7 +2,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
-#include "milter/metrics.h"
+#include "cli/metrics_prometheus.h"
 #include "redis_server.h"  // free_loopback_port()
 
 #include <arpa/inet.h>
@@ -77,7 +77,7 @@ private:
 
 TEST_CASE("refusals by policy and verdict, accepted messages, connections and reloads are served") {
     const int port = test::free_loopback_port();
-    auto metrics = milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
+    auto metrics = cli::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
     for (int i = 0; i < 3; ++i) metrics->refusal("user1_ratelimit", "reject");
     metrics->refusal("internal_outbound", "tempfail");
     metrics->refusal("rollout", "would_reject");
@@ -104,9 +104,9 @@ TEST_CASE("refusals by policy and verdict, accepted messages, connections and re
 
 TEST_CASE("every store call is timed into the histogram; failed calls count as store errors") {
     const int port = test::free_loopback_port();
-    auto metrics = milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
+    auto metrics = cli::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
     CountingStore inner;
-    auto measured = milter::measure_store_calls(inner, *metrics);
+    auto measured = filter::measure_store_calls(inner, *metrics);
     std::vector<store::CounterRequest> requests(1);
     measured->check(requests);
     measured->charge(requests);
@@ -125,14 +125,14 @@ TEST_CASE("every store call is timed into the histogram; failed calls count as s
 
 TEST_CASE("an address that cannot be bound is a clear error") {
     const int port = test::free_loopback_port();
-    auto first = milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
-    CHECK_THROWS_WITH_AS(milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port)),
+    auto first = cli::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
+    CHECK_THROWS_WITH_AS(cli::make_prometheus_metrics("127.0.0.1:" + std::to_string(port)),
                          doctest::Contains("metrics: cannot listen on"), std::runtime_error);
 }
 
 TEST_CASE("every metric the Grafana dashboard (docs/grafana-dashboard.json) queries is served") {
     const int port = test::free_loopback_port();
-    auto metrics = milter::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
+    auto metrics = cli::make_prometheus_metrics("127.0.0.1:" + std::to_string(port));
     metrics->refusal("p", "reject");
     metrics->message_accepted();
     metrics->store_error_answer("tempfail");

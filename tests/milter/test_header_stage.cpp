@@ -10,8 +10,8 @@
 #include <doctest/doctest.h>
 
 using namespace quotamilter;
-using milter::FilterAnswer;
-using Action = milter::FilterAnswer::Action;
+using filter::FilterAnswer;
+using Action = filter::FilterAnswer::Action;
 
 namespace {
 
@@ -46,7 +46,7 @@ struct Outcome {
 
 // MAIL, RCPT, DATA, the headers, end of headers, and end of message when
 // end of headers let the message go on: the order Postfix uses.
-Outcome deliver(milter::Session& session, const Message& message, bool send_headers = true) {
+Outcome deliver(filter::Session& session, const Message& message, bool send_headers = true) {
     Outcome outcome;
     REQUIRE(session.on_mail("<" + message.from + ">", {}, std::nullopt, std::nullopt).action == Action::continue_);
     REQUIRE(session.on_rcpt("<someone@example.org>", std::nullopt).action == Action::continue_);
@@ -62,7 +62,7 @@ Outcome deliver(milter::Session& session, const Message& message, bool send_head
 }
 
 struct MemoryFixture {
-    MemoryFixture(const std::string& rules, milter::FilterSettings settings = {})
+    MemoryFixture(const std::string& rules, filter::FilterSettings settings = {})
         : store(store::make_memory_store(memory_options())), fixture(rules, settings, store.get()) {}
     static store::StoreOptions memory_options() {
         store::StoreOptions options;
@@ -147,8 +147,8 @@ TEST_CASE("header stage: a header:From quota counts per From, charged at end of 
 }
 
 TEST_CASE("header stage: non-SMTP mail is decided at end of message") {
-    milter::FilterSettings settings;
-    settings.non_smtp = milter::NonSmtpDetection::always;
+    filter::FilterSettings settings;
+    settings.non_smtp = filter::NonSmtpDetection::always;
     MemoryFixture f(kContentRules, settings);
     auto session = f.fixture.connect("127.0.0.1", 0);
     const Outcome forged = deliver(*session, {"spoof@outside.example", {{"From", "boss@hudedu.net"}}});
@@ -196,7 +196,7 @@ TEST_CASE("header stage: 1000 headers and a 100 KB header are bounded, and still
     CHECK(outcome.eoh.action == Action::continue_);
     CHECK(f.fixture.logger.count_containing("headers=truncated") <= 1);
 
-    milter::HeaderCollector collector({"subject", "from"});
+    filter::HeaderCollector collector({"subject", "from"});
     collector.add("Subject", std::string(100 * 1024, 'b'));
     collector.add("SUBJECT", std::string(300 * 1024, 'c'));
     collector.add("Subject", std::string(300 * 1024, 'd'));
@@ -204,10 +204,10 @@ TEST_CASE("header stage: 1000 headers and a 100 KB header are bounded, and still
     collector.add("From", "late@example.org");
     collector.add("To", "ignored@example.org");
     CHECK(collector.truncated());
-    CHECK(collector.kept_bytes() <= milter::kMaxKeptHeaderBytes);
+    CHECK(collector.kept_bytes() <= filter::kMaxKeptHeaderBytes);
     REQUIRE(collector.headers().size() == 5);
     CHECK(collector.headers()[0].value.size() == 64 * 1024);
-    CHECK(collector.kept_bytes() == milter::kMaxKeptHeaderBytes);
+    CHECK(collector.kept_bytes() == filter::kMaxKeptHeaderBytes);
     CHECK(collector.headers()[4].name == "from");
     CHECK(collector.headers()[4].value.empty());  // over the total: kept as present, without its value
 }

@@ -12,10 +12,10 @@
 #include <doctest/doctest.h>
 
 using namespace quotamilter;
-using milter::FilterAnswer;
+using filter::FilterAnswer;
 using milter::Negotiation;
-using milter::NoReplyStages;
-using Action = milter::FilterAnswer::Action;
+using filter::NoReplyStages;
+using Action = filter::FilterAnswer::Action;
 
 namespace {
 
@@ -132,7 +132,7 @@ TEST_CASE("no reply: the session answers SMFIS_NOREPLY exactly at the stages neg
             CAPTURE(offered);
             CAPTURE(needs);
             const Negotiation n = milter::negotiate(kAllActions, offered, needs & 1, needs & 2);
-            milter::Session session(f.environment, n.body, no_reply_of(n));
+            filter::Session session(f.environment, n.body, no_reply_of(n));
             session.on_connect(std::string("192.0.2.7"), 40000);
             // Before any message, in a message, after a refused MAIL: the same.
             auto header = [&] { return milter::answer_status(session.on_header("Subject", "x")); };
@@ -156,7 +156,7 @@ TEST_CASE("no reply: header rules still refuse at end of headers, byte quotas at
     const Negotiation n = milter::negotiate(kAllActions, kAllSteps, true, true);
     REQUIRE(n.header_no_reply);
     REQUIRE(n.body_no_reply);
-    milter::Session session(f.environment, n.body, no_reply_of(n));
+    filter::Session session(f.environment, n.body, no_reply_of(n));
     session.on_connect(std::string("192.0.2.7"), 40000);
 
     // A forged From: decided at end of headers.
@@ -190,7 +190,7 @@ TEST_CASE("no reply: header rules still refuse at end of headers, byte quotas at
 TEST_CASE("no reply: an internal error in a header or body callback is answered at the next answered stage") {
     SUBCASE("header rules: at end of headers, tempfail, nothing charged") {
         test::FilterFixture f(kBytesAndHeaderRules);
-        milter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, true, {true, true});
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -210,7 +210,7 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
     }
     SUBCASE("bytes only (end of headers not negotiated): at end of message") {
         test::FilterFixture f(kBytesRules);
-        milter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, true, {true, true});
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -222,10 +222,10 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
         CHECK(f.scripted.calls_of("charge") == 0);
     }
     SUBCASE("on_store_error accept: the message goes through uncounted") {
-        milter::FilterSettings settings;
-        settings.on_store_error = milter::OnStoreError::accept;
+        filter::FilterSettings settings;
+        settings.on_store_error = filter::OnStoreError::accept;
         test::FilterFixture f(kBytesRules, settings);
-        milter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, true, {true, true});
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -234,10 +234,10 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
         CHECK(f.scripted.calls_of("charge") == 0);
     }
     SUBCASE("non-SMTP mail: at end of message, never at end of headers") {
-        milter::FilterSettings settings;
-        settings.non_smtp = milter::NonSmtpDetection::always;
+        filter::FilterSettings settings;
+        settings.non_smtp = filter::NonSmtpDetection::always;
         test::FilterFixture f(kBytesAndHeaderRules, settings);
-        milter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, true, {true, true});
         session.on_connect(std::string("127.0.0.1"), 0);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -247,7 +247,7 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
     }
     SUBCASE("outside a message: nothing to answer") {
         test::FilterFixture f(kBytesRules);
-        milter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, true, {true, true});
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.defer_internal_error();
         CHECK(test::send_message(session, "a@hudedu.net", {"x@ext.example"}).eom.action == Action::continue_);
