@@ -2,6 +2,7 @@
 // Touches no store; the text comes from rules/explain.h.
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "filter/counter_request.h"
 #include "rules/explain.h"
 #include "rules/header_text.h"
 #include "rules/ip.h"
@@ -79,10 +80,7 @@ int run_explain(const Args& args) {
     const std::string key_prefix = parsed.value("key-prefix").value_or("qm:");
     if (key_prefix.find_first_of("{}") != std::string::npos) throw UsageError("--key-prefix must not contain { or }");
     input.store_key = [key_prefix](const rules::ApplicableQuota& applicable) {
-        store::CounterId id{applicable.policy->name, applicable.quota->track_label(),
-                            std::string(rules::to_string(applicable.quota->unit)),
-                            static_cast<std::uint32_t>(applicable.quota->window.count()), applicable.tracked_value};
-        return store::counter_key(key_prefix, id);
+        return store::counter_key(key_prefix, filter::counter_id(applicable));
     };
 
     auto loaded = rules::load_rules_file(*rules_path);

@@ -2,7 +2,11 @@
 // The adapter turns it into smfi_setreply / smfi_quarantine / sfsistat.
 #pragma once
 
+#include "filter/reply.h"
+#include "rules/rule_set.h"
+
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,5 +44,15 @@ struct FilterAnswer {
 };
 
 std::string_view to_string(FilterAnswer::Action action);
+
+// The one way a verdict becomes an answer: reject and tempfail carry `reply`
+// (already made by make_reply, reply.h); quarantine holds the message with
+// `quarantine_reason`; discard drops it; tag refuses nothing (its header is
+// added where the message is accepted).
+FilterAnswer verdict_answer(rules::Verdict verdict, SmtpReply reply, std::string_view quarantine_reason);
+
+// The answer when the store cannot decide, or the filter failed, and
+// on_store_error is tempfail: 451 4.7.1, "try again later".
+FilterAnswer store_unavailable_answer();
 
 }  // namespace quotamilter::filter

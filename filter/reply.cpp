@@ -1,5 +1,6 @@
 #include "filter/reply.h"
 
+#include "rules/replies.h"
 #include "rules/units.h"
 
 #include <fmt/format.h>
@@ -23,28 +24,6 @@ std::string compose_duration(std::uint64_t total_seconds) {
     return out.empty() ? "0s" : out;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// "451" with the class digit `cls`.
-bool valid_rcode(const std::string& code, char cls) {
-    return code.size() == 3 && code[0] == cls && is_digit(code[1]) && is_digit(code[2]);
-}
-
-// "4.7.1": class.subject.detail, subject and detail of 1 to 3 digits.
-bool valid_xcode(const std::string& xcode, char cls) {
-    if (xcode.size() < 5 || xcode[0] != cls || xcode[1] != '.') return false;
-    std::size_t i = 2;
-    for (int part = 0; part < 2; ++part) {
-        std::size_t digits = 0;
-        while (i < xcode.size() && is_digit(xcode[i])) ++i, ++digits;
-        if (digits < 1 || digits > 3) return false;
-        if (part == 0) {
-            if (i >= xcode.size() || xcode[i] != '.') return false;
-            ++i;
-        }
-    }
-    return i == xcode.size();
-}
 
 // Length of the UTF-8 sequence starting with `lead` (1 for anything odd, so
 // garbage never stalls the loop).
@@ -126,21 +105,18 @@ std::string sanitize_reply_text(std::string_view text) {
     return out;
 }
 
-SmtpReply make_reply(rules::Verdict verdict, const rules::ReplySpec& spec, const ReplyValues& values) {
-    const bool temporary = verdict != rules::Verdict::reject;
-    const char cls = temporary ? '4' : '5';
+SmtpReply make_reply(rules::Verdict verdict, const rules::ReplySpec& spec, const ReplyValues& values,
+                     bool quota_refusal) {
+    const rules::ReplyCodes defaults = rules::default_reply_codes(verdict);
     SmtpReply reply;
-    reply.rcode = spec.code && valid_rcode(*spec.code, cls) ? *spec.code : (temporary ? "451" : "550");
-    reply.xcode = spec.xcode && valid_xcode(*spec.xcode, cls) ? *spec.xcode : (temporary ? "4.7.1" : "5.7.1");
+    reply.rcode = spec.code && rules::code_fits_verdict(*spec.code, verdict) ? *spec.code : std::string(defaults.code);
+    reply.xcode = spec.xcode && rules::xcode_fits_verdict(*spec.xcode, verdict) ? *spec.xcode : std::string(defaults.xcode);
 
     std::string text;
     if (spec.text) text = sanitize_reply_text(expand_reply_template(*spec.text, values));
     if (text.empty()) {
-        const char* fallback =
-            values.retry_after
-                ? "Sending quota exceeded (policy {policy}: {limit} {unit} per {window}), try again in {retry_after}"
-                : "Message exceeds the sending quota (policy {policy}: {limit} {unit} per {window})";
-        std::string expanded = expand_reply_template(fallback, values);
+        std::string expanded = expand_reply_template(
+            rules::default_reply_text(verdict, quota_refusal, values.retry_after.has_value()), values);
         // {unit} is not a public placeholder; fill it here.
         if (auto at = expanded.find("{unit}"); at != std::string::npos) expanded.replace(at, 6, values.unit);
         text = sanitize_reply_text(expanded);

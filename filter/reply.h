@@ -51,9 +51,10 @@ std::string sanitize_reply_text(std::string_view text);
 
 // The reply for a refusing verdict (tempfail or reject): the configured
 // code/xcode when they agree with the verdict's class (4xx / 5xx), else the
-// defaults 451 4.7.1 / 550 5.7.1; the configured text expanded, else a default
-// text naming the policy and the retry time.
-SmtpReply make_reply(rules::Verdict verdict, const rules::ReplySpec& spec, const ReplyValues& values);
+// defaults (rules/replies.h); the configured text expanded, else the default
+// text of a quota refusal (`quota_refusal`) or of a content rule.
+SmtpReply make_reply(rules::Verdict verdict, const rules::ReplySpec& spec, const ReplyValues& values,
+                     bool quota_refusal = true);
 
 // The reply used when the store cannot answer and on_store_error=tempfail.
 SmtpReply store_unavailable_reply();

@@ -1,7 +1,7 @@
-// Content rules in the filter core: a policy with a `verdict` and header
-// conditions is decided at end of headers (SMTP mail) or end of message
-// (non-SMTP mail, quarantine, tag). The quotas of header policies are charged
-// with every other quota in the one store.charge at end of message.
+// Content rules in the filter core: a policy with a `verdict` acts at the
+// stage the rules' stage plan gives it (rules/stage_plan.h). The quotas of
+// header policies are charged with every other quota in the one store.charge
+// at end of message.
 #include "filter/reply.h"
 #include "filter/session.h"
 
@@ -12,76 +12,36 @@ namespace quotamilter::filter {
 rules::MessageFacts Session::facts_with_headers(const Message& message) const {
     rules::MessageFacts facts = message.facts;
     // Headers that were never sent (not negotiated: the rules changed since
-    // this connection began) stay unknown, never "absent".
-    if (message.headers && message.saw_end_of_headers) {
+    // this connection began) stay unknown, never "absent". Without an
+    // end-of-headers callback they are complete at end of message.
+    if (message.headers && stages_.headers && (message.saw_end_of_headers || !stages_.end_of_headers)) {
         facts.headers = message.headers->headers();
         facts.headers_known = true;
     }
     return facts;
 }
 
-void Session::log_content_verdict(const Message& message, const rules::Policy& policy, std::string_view verdict_word,
-                                  Stage stage) {
-    std::string line = fmt::format("{}: {}: policy={} content-rule from=<{}>",
-                                   message.queue_id.empty() ? "NOQUEUE" : message.queue_id, verdict_word, policy.name,
-                                   message.logged_sender);
-    if (!message.facts.recipients.empty()) {
-        line += fmt::format(" to=<{}>", message.facts.recipients.front().str());
-        if (message.facts.recipients.size() > 1) line += fmt::format(" nrcpt={}", message.facts.recipients.size());
+void Session::log_monitor_verdicts(const Message& message, const rules::MessagePlan& plan) {
+    // "would ..." once per message, at its end.
+    for (const rules::MatchedVerdict& matched : plan.verdicts) {
+        const rules::Policy& policy = *matched.policy;
+        if (policy.mode != rules::Mode::monitor) continue;
+        log_content_verdict(message, policy, fmt::format("would {}", rules::to_string(*policy.verdict)),
+                            rules::Stage::end_of_message, nullptr);
+        env_.metrics().refusal(policy.name, fmt::format("would_{}", rules::to_string(*policy.verdict)));
     }
-    line += fmt::format(" client={}", client_ip_.value_or("unknown"));
-    if (message.facts.sasl_user) line += fmt::format(" sasl_username={}", *message.facts.sasl_user);
-    line += fmt::format(" stage={}", stage == Stage::eoh ? "END-OF-HEADERS" : "END-OF-MESSAGE");
-    if (message.headers && message.headers->truncated()) line += " headers=truncated";
-    env_.logger.info(line);
 }
 
-std::optional<FilterAnswer> Session::content_verdict(const Message& message, const rules::MessagePlan& plan,
-                                                     Stage stage) {
-    const rules::Policy* decider = rules::deciding_verdict(plan);
-    if (stage == Stage::eom) {
-        // "would ..." once per message, at its end.
-        for (const rules::MatchedVerdict& matched : plan.verdicts) {
-            const rules::Policy& policy = *matched.policy;
-            if (policy.mode != rules::Mode::monitor) continue;
-            const std::string word = fmt::format("would {}", rules::to_string(*policy.verdict));
-            log_content_verdict(message, policy, word, stage);
-            env_.metrics().refusal(policy.name, fmt::format("would_{}", rules::to_string(*policy.verdict)));
-        }
-    }
-    if (!decider) return std::nullopt;
-    const rules::Verdict verdict = *decider->verdict;
-    // Quarantine acts only at end of message (smfi_quarantine is an EOM action).
-    if (stage == Stage::eoh && verdict == rules::Verdict::quarantine) return std::nullopt;
-
-    log_content_verdict(message, *decider, rules::to_string(verdict), stage);
-    env_.metrics().refusal(decider->name, rules::to_string(verdict));
-    FilterAnswer answer;
-    switch (verdict) {
-        case rules::Verdict::reject:
-        case rules::Verdict::tempfail: {
-            ReplyValues values;
-            values.policy = decider->name;
-            rules::ReplySpec spec = decider->reply;
-            // The quota fallback text speaks of limits; a content rule has none.
-            if (!spec.text) spec.text = verdict == rules::Verdict::reject ? "Message refused by policy {policy}"
-                                                                         : "Message deferred by policy {policy}, try again later";
-            SmtpReply reply = make_reply(verdict, spec, values);
-            answer.action = verdict == rules::Verdict::reject ? FilterAnswer::Action::reject
-                                                              : FilterAnswer::Action::tempfail;
-            answer.rcode = std::move(reply.rcode);
-            answer.xcode = std::move(reply.xcode);
-            answer.text = std::move(reply.text);
-            break;
-        }
-        case rules::Verdict::quarantine:
-            answer.action = FilterAnswer::Action::quarantine;
-            answer.quarantine_reason = sanitize_reply_text(fmt::format("content rule policy={}", decider->name));
-            break;
-        case rules::Verdict::discard: answer.action = FilterAnswer::Action::discard; break;
-        case rules::Verdict::tag: return std::nullopt;  // never decides (deciding_verdict)
-    }
-    return answer;
+FilterAnswer Session::content_answer(const Message& message, const rules::Policy& policy, rules::Stage stage,
+                                     const rules::Address* recipient) {
+    const rules::Verdict verdict = *policy.verdict;
+    log_content_verdict(message, policy, rules::to_string(verdict), stage, recipient);
+    env_.metrics().refusal(policy.name, rules::to_string(verdict));
+    ReplyValues values;
+    values.policy = policy.name;
+    const bool refuses = verdict == rules::Verdict::reject || verdict == rules::Verdict::tempfail;
+    return verdict_answer(verdict, refuses ? make_reply(verdict, policy.reply, values, false) : SmtpReply{},
+                          fmt::format("content rule policy={}", policy.name));
 }
 
 void Session::add_tag_headers(const rules::MessagePlan& plan, FilterAnswer& answer) {

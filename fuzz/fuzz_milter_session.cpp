@@ -65,13 +65,27 @@ struct World {
     std::unique_ptr<filter::FilterEnvironment> environment;
 };
 
+// Whatever a negotiation may give: the bits of the input's size choose which
+// content stages come and which stages answer nothing.
+filter::NegotiatedStages stages_of(std::size_t size) {
+    filter::NegotiatedStages stages;
+    stages.body = (size & 1) != 0;
+    stages.headers = (size & 2) == 0;
+    stages.end_of_headers = (size & 4) == 0;
+    stages.no_reply_mail = (size & 8) != 0;
+    stages.no_reply_rcpt = (size & 16) != 0;
+    stages.no_reply_header = (size & 32) != 0;
+    stages.no_reply_connect = stages.no_reply_data = stages.no_reply_body = (size & 64) != 0;
+    return stages;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static World world;
     world.now_ms += 61'000;  // every input starts with fresh windows, whatever the previous one left
     const std::string_view input(reinterpret_cast<const char*>(data), size);
-    auto session = std::make_unique<filter::Session>(*world.environment, (size & 1) != 0);
+    auto session = std::make_unique<filter::Session>(*world.environment, stages_of(size));
     constexpr std::size_t kMaxEvents = 2000;
     std::size_t events = 0;
     for (std::size_t start = 0; start < input.size() && events < kMaxEvents; ++events) {

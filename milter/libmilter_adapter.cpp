@@ -60,7 +60,7 @@ namespace quotamilter::milter {
 using filter::FilterAnswer;
 using filter::FilterEnvironment;
 using filter::Session;
-using filter::NoReplyStages;
+using filter::NegotiatedStages;
 using filter::OnStoreError;
 using filter::SmtpReply;
 using filter::LogLevel;
@@ -248,8 +248,7 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long offered_actions, unsigned long
                                              rule_set && rule_set->needs_tagging());
         // The session first: it must know the "no reply" stages before any
         // flag reaches the MTA.
-        attach_session(ctx, std::make_unique<Session>(*g_environment, wanted.body,
-                                                      NoReplyStages{wanted.header_no_reply, wanted.body_no_reply}));
+        attach_session(ctx, std::make_unique<Session>(*g_environment, wanted.stages));
         *actions = static_cast<unsigned long>(wanted.actions);
         *steps = static_cast<unsigned long>(wanted.steps);
         *reserved2 = 0;
@@ -283,7 +282,7 @@ sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* hostaddr) {
         Session* session = session_of(ctx);
         if (!session) {
             // An MTA that skipped negotiation: nothing was negotiated away.
-            attach_session(ctx, std::make_unique<Session>(*g_environment, true));
+            attach_session(ctx, std::make_unique<Session>(*g_environment));
             session = session_of(ctx);
         }
         const ClientAddress client = describe_client(hostaddr);
@@ -327,7 +326,7 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     return guarded(
         ctx, "header", Where::message,
         [&] { return deliver(ctx, session->on_header(name ? name : "", value ? value : ""), Where::message); },
-        session->no_reply().header ? session : nullptr);
+        session->stages().no_reply_header ? session : nullptr);
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
@@ -344,7 +343,7 @@ sfsistat on_body(SMFICTX* ctx, unsigned char*, size_t length) {
     if (!session) return SMFIS_CONTINUE;
     return guarded(
         ctx, "body", Where::message, [&] { return deliver(ctx, session->on_body(length), Where::message); },
-        session->no_reply().body ? session : nullptr);
+        session->stages().no_reply_body ? session : nullptr);
 }
 
 sfsistat on_eom(SMFICTX* ctx) {

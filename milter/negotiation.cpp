@@ -33,6 +33,11 @@ Negotiation negotiate(std::uint64_t offered_actions, std::uint64_t offered_steps
     result.body_no_reply = result.body && (offered_steps & SMFIP_NR_BODY) != 0;
     if (result.header_no_reply) result.steps |= SMFIP_NR_HDR;
     if (result.body_no_reply) result.steps |= SMFIP_NR_BODY;
+    result.stages.headers = headers_sent;
+    result.stages.end_of_headers = (result.steps & SMFIP_NOEOH) == 0;
+    result.stages.body = result.body;
+    result.stages.no_reply_header = result.header_no_reply;
+    result.stages.no_reply_body = result.body_no_reply;
     return result;
 }
 

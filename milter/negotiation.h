@@ -2,6 +2,8 @@
 // of the adapter so tests can check the flags without an MTA.
 #pragma once
 
+#include "filter/session.h"
+
 #include <cstdint>
 #include <string>
 
@@ -19,6 +21,8 @@ struct Negotiation {
     // without the flag would leave the MTA waiting for an answer.
     bool header_no_reply = false;
     bool body_no_reply = false;
+    // The same, as the session sees it.
+    filter::NegotiatedStages stages;
 };
 
 // `offered_actions` / `offered_steps`: f0 / f1 of xxfi_negotiate. We never

@@ -1,6 +1,8 @@
 #include "rules/explain.h"
 
 #include "rules/match.h"
+#include "rules/replies.h"
+#include "rules/stage_plan.h"
 #include "rules/units.h"
 
 #include <fmt/format.h>
@@ -34,11 +36,20 @@ std::string why_absent(const Quota& quota, const MessageFacts& facts) {
     }
 }
 
-std::string reply_summary(const Quota& quota) {
-    if (quota.verdict != Verdict::tempfail && quota.verdict != Verdict::reject) return std::string(to_string(quota.verdict));
-    const bool temp = quota.verdict == Verdict::tempfail;
-    return fmt::format("{} ({} {})", to_string(quota.verdict), quota.reply.code.value_or(temp ? "451" : "550"),
-                       quota.reply.xcode.value_or(temp ? "4.7.1" : "5.7.1"));
+// "reject (550 5.7.1)", "quarantine": a verdict with the codes it answers.
+std::string verdict_with_codes(Verdict verdict, const ReplySpec& reply) {
+    if (verdict != Verdict::tempfail && verdict != Verdict::reject) return std::string(to_string(verdict));
+    const ReplyCodes defaults = default_reply_codes(verdict);
+    const bool code_ok = reply.code && code_fits_verdict(*reply.code, verdict);
+    const bool xcode_ok = reply.xcode && xcode_fits_verdict(*reply.xcode, verdict);
+    return fmt::format("{} ({} {})", to_string(verdict), code_ok ? *reply.code : std::string(defaults.code),
+                       xcode_ok ? *reply.xcode : std::string(defaults.xcode));
+}
+
+std::string reply_summary(const Policy& policy, const Quota& quota) {
+    std::string text = verdict_with_codes(quota.verdict, quota.reply);
+    if (!refuses_before_data(policy, quota) && policy.mode == Mode::enforce) text += ", at end of message";
+    return text;
 }
 
 std::string verdict_summary(const Policy& policy) {
@@ -46,15 +57,13 @@ std::string verdict_summary(const Policy& policy) {
     std::string text;
     switch (verdict) {
         case Verdict::reject:
-        case Verdict::tempfail: {
-            const bool temp = verdict == Verdict::tempfail;
-            text = fmt::format("{} ({} {}): refused at end of headers", to_string(verdict),
-                               policy.reply.code.value_or(temp ? "451" : "550"),
-                               policy.reply.xcode.value_or(temp ? "4.7.1" : "5.7.1"));
+        case Verdict::tempfail:
+            text = fmt::format("{}: refused at {}", verdict_with_codes(verdict, policy.reply),
+                               stage_text(policy.verdict_stage));
+            if (policy.verdict_stage == Stage::rcpt) text += " (each recipient that makes it match)";
             break;
-        }
-        case Verdict::quarantine: text = "quarantine: accepted into the MTA's hold queue"; break;
-        case Verdict::discard: text = "discard: accepted and dropped"; break;
+        case Verdict::quarantine: text = "quarantine: accepted into the MTA's hold queue at end of message"; break;
+        case Verdict::discard: text = "discard: accepted and dropped at end of message"; break;
         case Verdict::tag:
             text = fmt::format("tag: accepted, with the header \"{}: {}\" added", policy.tag_header_name,
                                policy.tag_header_value);
@@ -66,9 +75,7 @@ std::string verdict_summary(const Policy& policy) {
 
 }  // namespace
 
-std::string counter_identity(const Policy& policy, const Quota& quota) {
-    return fmt::format("{}/{}/{}/{}s", policy.name, quota.track_label(), to_string(quota.unit), quota.window.count());
-}
+std::string counter_identity(const Policy& policy, const Quota& quota) { return counter_name(policy, quota).str(); }
 
 std::string describe_limit(const Quota& quota) {
     const std::string amount = quota.unit == Unit::bytes ? format_bytes(quota.limit)
@@ -153,7 +160,7 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
         for (std::size_t q = 0; q < policy.quotas.size(); ++q) {
             const Quota& quota = policy.quotas[q];
             line(fmt::format("   quota {}: {}, track {}, verdict {}{}", q + 1, describe_limit(quota), quota.track_label(),
-                             reply_summary(quota), policy.mode == Mode::monitor ? " (monitor: logged, never refused)" : ""));
+                             reply_summary(policy, quota), policy.mode == Mode::monitor ? " (monitor: logged, never refused)" : ""));
             if (!quota.description.empty()) line("      description: " + quota.description);
             if (quota.reply.text) line("      reply: " + *quota.reply.text);
             line("      counter: " + counter_identity(policy, quota));
@@ -185,7 +192,7 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
         for (const ApplicableQuota& applicable : plan.quotas) {
             line(fmt::format("  {} key {}: {}, cost {}, {}{}", counter_identity(*applicable.policy, *applicable.quota),
                              applicable.tracked_value, describe_limit(*applicable.quota), applicable.cost,
-                             reply_summary(*applicable.quota),
+                             reply_summary(*applicable.policy, *applicable.quota),
                              applicable.policy->mode == Mode::monitor ? " (monitor)" : ""));
         }
     }
@@ -208,12 +215,16 @@ std::string explain_text(const RuleSet& rules, const ExplainInput& input) {
     at_mail.headers.clear();  // nor the headers, which come after DATA
     at_mail.headers_known = false;
     const MessagePlan early = plan_at_mail(rules, at_mail);
-    if (early.quotas.empty()) {
+    const std::vector<const ApplicableQuota*> checks = early_checks(early);
+    if (const Policy* verdict = verdict_acting_at(early, Stage::mail)) {
+        line(fmt::format("at MAIL FROM: content rule {} refuses: {}", verdict->name, verdict_summary(*verdict)));
+    } else if (checks.empty()) {
         line("at MAIL FROM: no quota can refuse before the recipients are known.");
     } else {
         line("at MAIL FROM (before any recipient) these can already refuse:");
-        for (const ApplicableQuota& applicable : early.quotas) {
-            line(fmt::format("  {} key {}", counter_identity(*applicable.policy, *applicable.quota), applicable.tracked_value));
+        for (const ApplicableQuota* applicable : checks) {
+            line(fmt::format("  {} key {}", counter_identity(*applicable->policy, *applicable->quota),
+                             applicable->tracked_value));
         }
     }
     return out;

@@ -8,6 +8,7 @@
 #include "rules/json_tree.h"
 #include "rules/keys.h"
 #include "rules/match.h"
+#include "rules/stage_plan.h"
 #include "rules/units.h"
 
 #include <algorithm>
@@ -1085,7 +1086,9 @@ private:
 }  // namespace
 
 LoadResult load_rules_text(std::string_view text, const std::string& file_name) {
-    return Loader(file_name).load(text);
+    LoadResult result = Loader(file_name).load(text);
+    if (auto* rules = std::get_if<RuleSet>(&result)) assign_verdict_stages(*rules);
+    return result;
 }
 
 LoadResult load_rules_file(const std::string& path) {

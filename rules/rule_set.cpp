@@ -50,6 +50,15 @@ std::string Quota::track_label() const {
     return std::string(to_string(track));
 }
 
+CounterName counter_name(const Policy& policy, const Quota& quota) {
+    return CounterName{policy.name, quota.track_label(), std::string(to_string(quota.unit)),
+                       static_cast<std::uint32_t>(quota.window.count())};
+}
+
+std::string CounterName::str() const {
+    return policy + "/" + track + "/" + unit + "/" + std::to_string(window_seconds) + "s";
+}
+
 bool RuleSet::needs_body() const {
     return std::any_of(policies.begin(), policies.end(), [](const Policy& policy) {
         return std::any_of(policy.quotas.begin(), policy.quotas.end(),

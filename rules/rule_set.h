@@ -17,6 +17,8 @@ enum class Track { sender, sender_domain, sasl_user, client_ip, client_net, reci
 enum class Unit { messages, recipients, bytes };
 enum class Verdict { tempfail, reject, quarantine, discard, tag };
 enum class Mode { enforce, monitor };
+// SMTP stages in the order they happen (rules/stage_plan.h says what acts where).
+enum class Stage { mail, rcpt, end_of_headers, end_of_message };
 
 std::string_view to_string(Track);
 std::string_view to_string(Unit);
@@ -62,7 +64,23 @@ struct Policy {
     std::string tag_header_value;      // the policy name unless tag_header says otherwise
     std::string description;
     std::shared_ptr<const PolicyMatch> match;  // never null after loading
+    // With `verdict`: the stage at which it acts in SMTP mail (rules/stage_plan.h),
+    // set by the loader once the policies are in order.
+    Stage verdict_stage = Stage::end_of_message;
 };
+
+// The counter a quota keeps for each tracked value: one identity for the
+// milter's store requests, explain, status/reset and the Redis key
+// (qm:{VALUE}:POLICY:TRACK:UNIT:WINDOWs, docs/STORE.md).
+struct CounterName {
+    std::string policy;
+    std::string track;                 // Quota::track_label()
+    std::string unit;                  // "messages" | "recipients" | "bytes"
+    std::uint32_t window_seconds = 0;
+
+    std::string str() const;           // "user1_ratelimit/sender/messages/1800s", as explain prints it
+};
+CounterName counter_name(const Policy& policy, const Quota& quota);
 
 struct RuleSet {
     std::string source;                // file the rules came from

@@ -26,6 +26,13 @@ inline std::shared_ptr<const rules::RuleSet> rules_from(const std::string& json)
     return std::make_shared<const rules::RuleSet>(std::move(std::get<rules::RuleSet>(loaded)));
 }
 
+// Headers and end of headers always come; the body only when `body`.
+inline filter::NegotiatedStages body_stages(bool body) {
+    filter::NegotiatedStages stages;
+    stages.body = body;
+    return stages;
+}
+
 // One environment: rules, a store (scripted unless one is given), a logger.
 struct FilterFixture {
     explicit FilterFixture(const std::string& rules_json, filter::FilterSettings settings = {},
@@ -35,7 +42,7 @@ struct FilterFixture {
 
     std::unique_ptr<filter::Session> connect(const std::string& ip = "192.0.2.7", std::uint16_t port = 40000,
                                              bool body = false) {
-        auto session = std::make_unique<filter::Session>(environment, body);
+        auto session = std::make_unique<filter::Session>(environment, body_stages(body));
         session->on_connect(ip, port);
         return session;
     }

@@ -274,7 +274,11 @@ TEST_CASE("store errors answer per on_store_error, logged once per outage and on
         auto session = f.connect();
         f.scripted.fail = true;
         Transaction t = send_message(*session, "a@hudedu.net", {"x@ext.example"});
-        CHECK(t.mail.action == Action::accept);  // this message passes, unfiltered and uncounted
+        // The message passes uncounted; content rules would still apply (test_content_rules_store_outage).
+        CHECK(t.mail.action == Action::continue_);
+        CHECK(t.eom.action == Action::continue_);
+        CHECK(f.scripted.calls_of("check") == 1);   // not asked again about this message
+        CHECK(f.scripted.calls_of("charge") == 0);
         CHECK(f.logger.count_containing("store unavailable") == 1);
         CHECK(f.logger.count_containing("answering accept") == 1);
         f.scripted.fail = false;
@@ -409,7 +413,7 @@ TEST_CASE("metrics: refusals by policy and verdict, accepted messages, store err
     quotamilter::filter::RulesHolder holder(rules_from(kSenderRules));
     quotamilter::filter::FilterEnvironment environment(holder, store, logger, {}, &metrics);
     {
-        quotamilter::filter::Session session(environment, false);
+        quotamilter::filter::Session session(environment, body_stages(false));
         session.on_connect(std::string("192.0.2.7"), 1234);
         for (int i = 0; i < 4; ++i) send_message(session, "a@hudedu.net", {"x@ext.example"});
         store.fail = true;

@@ -14,7 +14,6 @@
 using namespace quotamilter;
 using filter::FilterAnswer;
 using milter::Negotiation;
-using filter::NoReplyStages;
 using Action = filter::FilterAnswer::Action;
 
 namespace {
@@ -43,7 +42,12 @@ const char* kBytesAndHeaderRules = R"json({"version": 1, "policies": [
   {"name": "volume", "priority": 20, "match": {"sender": ["@hudedu.net"]},
    "quotas": [{"track": "sender", "bytes": 1000, "window": "1h", "verdict": "reject"}]}]})json";
 
-NoReplyStages no_reply_of(const Negotiation& n) { return {n.header_no_reply, n.body_no_reply}; }
+// Headers, end of headers and body sent, headers and body answered "no reply".
+filter::NegotiatedStages no_reply_content() {
+    filter::NegotiatedStages stages;
+    stages.no_reply_header = stages.no_reply_body = true;
+    return stages;
+}
 
 }  // namespace
 
@@ -132,7 +136,7 @@ TEST_CASE("no reply: the session answers SMFIS_NOREPLY exactly at the stages neg
             CAPTURE(offered);
             CAPTURE(needs);
             const Negotiation n = milter::negotiate(kAllActions, offered, needs & 1, needs & 2);
-            filter::Session session(f.environment, n.body, no_reply_of(n));
+            filter::Session session(f.environment, n.stages);
             session.on_connect(std::string("192.0.2.7"), 40000);
             // Before any message, in a message, after a refused MAIL: the same.
             auto header = [&] { return milter::answer_status(session.on_header("Subject", "x")); };
@@ -156,7 +160,7 @@ TEST_CASE("no reply: header rules still refuse at end of headers, byte quotas at
     const Negotiation n = milter::negotiate(kAllActions, kAllSteps, true, true);
     REQUIRE(n.header_no_reply);
     REQUIRE(n.body_no_reply);
-    filter::Session session(f.environment, n.body, no_reply_of(n));
+    filter::Session session(f.environment, n.stages);
     session.on_connect(std::string("192.0.2.7"), 40000);
 
     // A forged From: decided at end of headers.
@@ -190,7 +194,7 @@ TEST_CASE("no reply: header rules still refuse at end of headers, byte quotas at
 TEST_CASE("no reply: an internal error in a header or body callback is answered at the next answered stage") {
     SUBCASE("header rules: at end of headers, tempfail, nothing charged") {
         test::FilterFixture f(kBytesAndHeaderRules);
-        filter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, no_reply_content());
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -204,13 +208,13 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
         CHECK(milter::answer_status(eoh) == SMFIS_TEMPFAIL);
         CHECK_FALSE(session.in_message());
         CHECK(f.scripted.calls_of("charge") == 0);
-        CHECK(f.logger.count_containing("internal error in the header or body stage, answered at END-OF-HEADERS: tempfail") == 1);
+        CHECK(f.logger.count_containing("internal error in a stage that answers nothing, answered at END-OF-HEADERS: tempfail") == 1);
         // The next message is unaffected.
         CHECK(test::send_message(session, "a@hudedu.net", {"x@ext.example"}).eom.action == Action::continue_);
     }
     SUBCASE("bytes only (end of headers not negotiated): at end of message") {
         test::FilterFixture f(kBytesRules);
-        filter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, no_reply_content());
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -225,7 +229,7 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
         filter::FilterSettings settings;
         settings.on_store_error = filter::OnStoreError::accept;
         test::FilterFixture f(kBytesRules, settings);
-        filter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, no_reply_content());
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -237,7 +241,7 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
         filter::FilterSettings settings;
         settings.non_smtp = filter::NonSmtpDetection::always;
         test::FilterFixture f(kBytesAndHeaderRules, settings);
-        filter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, no_reply_content());
         session.on_connect(std::string("127.0.0.1"), 0);
         session.on_mail("<a@hudedu.net>", {}, std::nullopt, std::nullopt);
         session.on_rcpt("<x@ext.example>", std::nullopt);
@@ -247,7 +251,7 @@ TEST_CASE("no reply: an internal error in a header or body callback is answered 
     }
     SUBCASE("outside a message: nothing to answer") {
         test::FilterFixture f(kBytesRules);
-        filter::Session session(f.environment, true, {true, true});
+        filter::Session session(f.environment, no_reply_content());
         session.on_connect(std::string("192.0.2.7"), 40000);
         session.defer_internal_error();
         CHECK(test::send_message(session, "a@hudedu.net", {"x@ext.example"}).eom.action == Action::continue_);
