@@ -180,10 +180,10 @@ FilterAnswer Session::on_mail(std::string_view raw_sender, std::span<const std::
     note_queue_id(queue_id);
     if (non_smtp_) return answer(Event::mail, FilterAnswer::proceed());
 
-    const rules::MessagePlan plan = rules::plan_at_mail(*message.rules, message.facts, kHotPath);
-    if (const rules::Policy* verdict = rules::verdict_acting_at(plan, rules::Stage::mail))
-        return answer(Event::mail, content_answer(message, *verdict, rules::Stage::mail, nullptr));
-    return answer(Event::mail, check_early(message, plan, rules::Stage::mail, nullptr));
+    rules::StageDecision decided = rules::decide_at(*message.rules, message.facts, rules::Stage::mail, kHotPath);
+    if (decided.verdict)
+        return answer(Event::mail, content_answer(message, *decided.verdict, rules::Stage::mail, nullptr));
+    return answer(Event::mail, check_early(message, std::move(decided.checks), rules::Stage::mail, nullptr));
 }
 
 FilterAnswer Session::on_rcpt(std::string_view raw_recipient, const std::optional<std::string>& queue_id) {
@@ -196,13 +196,11 @@ FilterAnswer Session::on_rcpt(std::string_view raw_recipient, const std::optiona
     recipients.push_back(rules::normalize_address(raw_recipient));
     if (non_smtp_) return answer(Event::rcpt, FilterAnswer::proceed());
 
-    const rules::MessagePlan plan = rules::plan_message(*message.rules, message.facts, kHotPath);
+    rules::StageDecision decided = rules::decide_at(*message.rules, message.facts, rules::Stage::rcpt, kHotPath);
     const rules::Address& candidate = recipients.back();
-    FilterAnswer given = FilterAnswer::proceed();
-    if (const rules::Policy* verdict = rules::verdict_acting_at(plan, rules::Stage::rcpt))
-        given = content_answer(message, *verdict, rules::Stage::rcpt, &candidate);
-    else
-        given = check_early(message, plan, rules::Stage::rcpt, &candidate);
+    FilterAnswer given = decided.verdict
+                             ? content_answer(message, *decided.verdict, rules::Stage::rcpt, &candidate)
+                             : check_early(message, std::move(decided.checks), rules::Stage::rcpt, &candidate);
     if (given.refuses()) recipients.pop_back();
     return answer(Event::rcpt, std::move(given));
 }
@@ -225,10 +223,11 @@ FilterAnswer Session::on_eoh() {
     Message& message = *message_;
     message.saw_end_of_headers = true;
     if (!message.headers || non_smtp_) return answer(Event::end_of_headers, FilterAnswer::proceed());
-    const rules::MessagePlan plan = rules::plan_message(*message.rules, facts_with_headers(message), kHotPath);
-    const rules::Policy* verdict = rules::verdict_acting_at(plan, rules::Stage::end_of_headers);
-    if (!verdict) return answer(Event::end_of_headers, FilterAnswer::proceed());
-    return answer(Event::end_of_headers, content_answer(message, *verdict, rules::Stage::end_of_headers, nullptr));
+    const rules::StageDecision decided =
+        rules::decide_at(*message.rules, facts_with_headers(message), rules::Stage::end_of_headers, kHotPath);
+    if (!decided.verdict) return answer(Event::end_of_headers, FilterAnswer::proceed());
+    return answer(Event::end_of_headers,
+                  content_answer(message, *decided.verdict, rules::Stage::end_of_headers, nullptr));
 }
 
 FilterAnswer Session::on_body(std::size_t length) {
@@ -255,9 +254,10 @@ FilterAnswer Session::on_eom(const std::optional<std::string>& queue_id) {
     // + the empty line between headers and body, counted here: end of
     // headers is not negotiated when only byte quotas read the content.
     facts.size = message.count_bytes ? message.counted_bytes + 2 : message.declared_size.value_or(0);
-    const rules::MessagePlan plan = rules::plan_message(*message.rules, facts, kHotPath);
+    const rules::StageDecision decided = rules::decide_at(*message.rules, facts, rules::Stage::end_of_message, kHotPath);
+    const rules::MessagePlan& plan = decided.plan;
     log_monitor_verdicts(message, plan);
-    const rules::Policy* verdict = rules::verdict_acting_at(plan, rules::Stage::end_of_message);
+    const rules::Policy* verdict = decided.verdict;
     // A content rule that refuses or drops: before any quota is charged
     // (refused mail counts nothing).
     if (verdict && *verdict->verdict != rules::Verdict::quarantine)

@@ -107,12 +107,9 @@ private:
         std::uint64_t counted_bytes = 0;              // header + body bytes seen
         std::optional<HeaderCollector> headers;       // when some rule looks at headers
         bool saw_end_of_headers = false;              // every header has been seen
-        // Early checks this transaction already passed (at MAIL or an earlier
-        // RCPT): asked again only with a higher cost. Saves a Redis round trip
-        // per RCPT for sender-keyed quotas; the end-of-message charge stays
-        // authoritative, so a quota filled meanwhile by another session still
-        // refuses there.
-        std::vector<store::CounterRequest> known_to_fit;
+        // Early checks this transaction already passed (rules::PassedCheck):
+        // saves a Redis round trip per RCPT for sender-keyed quotas.
+        std::vector<rules::PassedCheck> passed_checks;
         // The store failed and on_store_error is accept: the message goes on
         // uncounted, and the store is not asked about it again.
         bool quotas_waived = false;
@@ -127,8 +124,9 @@ private:
     bool gives_held_answer(Event event) const;
 
     // Quotas (filter/session_quotas.cpp).
-    FilterAnswer check_early(Message& message, const rules::MessagePlan& plan, rules::Stage stage,
-                             const rules::Address* recipient);
+    // Asks the store about the quotas the stage plan checks early.
+    FilterAnswer check_early(Message& message, std::vector<const rules::ApplicableQuota*> checks,
+                             rules::Stage stage, const rules::Address* recipient);
     // The quota answer at end of message: unset when the message may pass
     // (charged, or the store failed with on_store_error accept).
     std::optional<FilterAnswer> charge_quotas(Message& message, const rules::MessagePlan& plan);

@@ -29,35 +29,27 @@ std::string impossible_answer(const store::Decision& decision, std::size_t asked
 
 }  // namespace
 
-FilterAnswer Session::check_early(Message& message, const rules::MessagePlan& plan, rules::Stage stage,
-                                  const rules::Address* recipient) {
+FilterAnswer Session::check_early(Message& message, std::vector<const rules::ApplicableQuota*> checks,
+                                  rules::Stage stage, const rules::Address* recipient) {
     if (message.quotas_waived) return FilterAnswer::proceed();
-    std::vector<const rules::ApplicableQuota*> asked;
+    rules::drop_passed(checks, message.passed_checks);
+    if (checks.empty()) return FilterAnswer::proceed();
     std::vector<store::CounterRequest> requests;
-    auto already_fits = [&](const store::CounterRequest& request) {
-        return std::any_of(message.known_to_fit.begin(), message.known_to_fit.end(), [&](const auto& known) {
-            return known.cost >= request.cost && known.limit == request.limit && known.counter == request.counter;
-        });
-    };
-    for (const rules::ApplicableQuota* quota : rules::early_checks(plan)) {
-        store::CounterRequest request = counter_request(*quota, rules::early_check_cost(*quota));
-        if (already_fits(request)) continue;
-        asked.push_back(quota);
-        requests.push_back(std::move(request));
-    }
-    if (requests.empty()) return FilterAnswer::proceed();
+    requests.reserve(checks.size());
+    for (const rules::ApplicableQuota* quota : checks)
+        requests.push_back(counter_request(*quota, rules::early_check_cost(*quota)));
 
     const store::Decision decision = env_.store.check(requests);
     switch (decision.outcome) {
         case store::Outcome::admitted:
             env_.store_health.record_success();
-            for (auto& request : requests) message.known_to_fit.push_back(std::move(request));
+            rules::remember_passed(message.passed_checks, checks);
             return FilterAnswer::proceed();
         case store::Outcome::refused:
             env_.store_health.record_success();
-            if (decision.refused_index >= asked.size())
-                return store_failed(message, impossible_answer(decision, asked.size()));
-            return refuse(message, *asked[decision.refused_index], requests[decision.refused_index].cost, decision,
+            if (decision.refused_index >= checks.size())
+                return store_failed(message, impossible_answer(decision, checks.size()));
+            return refuse(message, *checks[decision.refused_index], requests[decision.refused_index].cost, decision,
                           stage, recipient);
         case store::Outcome::store_error: break;
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "rules/evaluate.h"
+#include "rules/stage_walk.h"
 
 #include <functional>
 #include <string>
@@ -21,6 +22,10 @@ struct ExplainInput {
 };
 
 std::string explain_text(const RuleSet& rules, const ExplainInput& input);
+
+// One line of explain's "stage by stage" section, e.g.
+// "MAIL FROM: asks the store about user1_ratelimit/sender/messages/1800s key user1@hudedu.net (cost 1): reject (550 5.7.1) when full".
+std::string stage_step_text(const StageStep& step, const MessageFacts& facts);
 
 // "user1_ratelimit/sender/messages/1800s": the counter a quota uses, without
 // the tracked value (the store adds its prefix and the value).

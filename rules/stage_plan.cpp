@@ -75,6 +75,28 @@ const Policy* verdict_acting_at(const MessagePlan& plan, Stage stage) {
     return refuses(*decider->verdict) && decider->verdict_stage <= stage ? decider : nullptr;
 }
 
+void drop_passed(std::vector<const ApplicableQuota*>& checks, const std::vector<PassedCheck>& passed) {
+    std::erase_if(checks, [&](const ApplicableQuota* check) {
+        const std::uint64_t cost = early_check_cost(*check);
+        return std::any_of(passed.begin(), passed.end(), [&](const PassedCheck& known) {
+            return known.quota == check->quota && known.cost >= cost && known.tracked_value == check->tracked_value;
+        });
+    });
+}
+
+void remember_passed(std::vector<PassedCheck>& passed, const std::vector<const ApplicableQuota*>& checks) {
+    for (const ApplicableQuota* check : checks)
+        passed.push_back(PassedCheck{check->quota, check->tracked_value, early_check_cost(*check)});
+}
+
+StageDecision decide_at(const RuleSet& rules, const MessageFacts& facts, Stage stage, PlanOptions options) {
+    StageDecision decision;
+    decision.plan = stage == Stage::mail ? plan_at_mail(rules, facts, options) : plan_message(rules, facts, options);
+    decision.verdict = verdict_acting_at(decision.plan, stage);
+    if (!decision.verdict && (stage == Stage::mail || stage == Stage::rcpt)) decision.checks = early_checks(decision.plan);
+    return decision;
+}
+
 void assign_verdict_stages(RuleSet& rules) {
     // A refusing content rule acts once its own conditions are known and those
     // of every content rule before it that could decide instead.

@@ -21,6 +21,7 @@
 #include "rules/rule_set.h"
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -48,6 +49,36 @@ std::vector<const ApplicableQuota*> early_checks(const MessagePlan& plan);
 // has come. At end of message: any deciding verdict (quarantine and discard
 // too); tags are never deciding.
 const Policy* verdict_acting_at(const MessagePlan& plan, Stage stage);
+
+// An early check the message already passed (at MAIL or an earlier RCPT):
+// asked again only with a higher cost. The end-of-message charge stays
+// authoritative, so a quota filled meanwhile by another session still
+// refuses there.
+struct PassedCheck {
+    const Quota* quota = nullptr;
+    std::string tracked_value;
+    std::uint64_t cost = 0;
+};
+// Drops from `checks` those `passed` already covers.
+void drop_passed(std::vector<const ApplicableQuota*>& checks, const std::vector<PassedCheck>& passed);
+void remember_passed(std::vector<PassedCheck>& passed, const std::vector<const ApplicableQuota*>& checks);
+
+// What the rules do at one stage, for the message as far as it is known
+// there: a content rule that acts now (a refusal at MAIL, RCPT or end of
+// headers; any deciding verdict at end of message), else at MAIL and RCPT
+// the quotas the store is asked about (early_checks). The milter and
+// `explain` both ask this, stage by stage.
+struct StageDecision {
+    MessagePlan plan;                               // plan_at_mail at MAIL, plan_message after
+    const Policy* verdict = nullptr;
+    std::vector<const ApplicableQuota*> checks;     // point into plan.quotas
+
+    StageDecision() = default;
+    StageDecision(StageDecision&&) = default;       // moving keeps `checks` valid; a copy would not
+    StageDecision(const StageDecision&) = delete;
+    StageDecision& operator=(const StageDecision&) = delete;
+};
+StageDecision decide_at(const RuleSet& rules, const MessageFacts& facts, Stage stage, PlanOptions options);
 
 // What the loaded rules need of the MTA, per stage. The negotiation asks for
 // no more (a stage no rule uses costs a round trip per message), and a stage

@@ -23,6 +23,10 @@ public:
     };
 
     bool fail = false;
+    // Every counter is at its limit: every request with a cost refuses.
+    bool full = false;
+    // Refusals name a request index past the end (an impossible answer).
+    bool impossible_index = false;
     std::vector<Call> calls;
 
     std::uint64_t count(const std::string& policy, const std::string& unit, const std::string& value) const {
@@ -62,10 +66,10 @@ private:
             return decision;
         }
         for (std::size_t i = 0; i < requests.size(); ++i) {
-            std::uint64_t now = counts_[key(requests[i].counter)];
+            std::uint64_t now = full ? requests[i].limit : counts_[key(requests[i].counter)];
             if (now + requests[i].cost > requests[i].limit) {
                 decision.outcome = store::Outcome::refused;
-                decision.refused_index = i;
+                decision.refused_index = impossible_index ? requests.size() : i;
                 decision.count = now;
                 decision.limit = requests[i].limit;
                 if (requests[i].cost <= requests[i].limit) decision.retry_after = std::chrono::milliseconds(252000);
