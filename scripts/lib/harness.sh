@@ -17,7 +17,7 @@
 # instance is just another name (QM2, PF2, ...). Also: qm_start_quotamilter_unix,
 # qm_start_fake_milter, qm_restart_redis, qm_restart_quotamilter,
 # qm_postfix_set, qm_wait_listening, qm_wait_for_line, qm_wait_for_count.
-# Needs root (Postfix), postfix, smtp-sink, redis-server, redis-cli, ss, python3.
+# Needs root (Postfix), postfix, smtp-sink, redis-server, redis-cli, ss, flock, python3.
 
 QM_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 QM_PYTHON="${QM_PYTHON:-/usr/bin/python3}"
@@ -120,16 +120,21 @@ qm_stop_pid() {
 }
 
 # ---------------------------------------------------------------- ports
-# A free loopback TCP port below the kernel's ephemeral range (so outgoing
-# connections cannot take it meanwhile), never 25 or 6379, bind-tested, and
-# not handed out twice by this harness.
-QM_PORTS_GIVEN=" "
+# qm_free_port [VAR]: a free loopback TCP port below the kernel's ephemeral
+# range (so outgoing connections cannot take it meanwhile), never 25 or 6379,
+# bind-tested, and never handed out twice by this harness. Sets VAR, or prints
+# the port when no VAR is given. The ports given are recorded in
+# QM_TMP/.ports (under a lock), not in a variable: a call in a subshell, as in
+# port=$(qm_free_port), counts for the calling shell too.
 qm_free_port() {
-  local port tries
-  for ((tries = 0; tries < 200; tries++)); do
-    port=$((20000 + RANDOM % 12000))
-    case "$QM_PORTS_GIVEN" in *" $port "*) continue ;; esac
-    if "$QM_PYTHON" - "$port" <<'EOF'
+  local _qfp_var="${1:-}" _qfp_port _qfp_try
+  [ -n "$QM_TMP" ] && [ -d "$QM_TMP" ] || qm_die "qm_free_port: no QM_TMP (call qm_harness_init first)"
+  {
+    flock 9
+    for ((_qfp_try = 0; _qfp_try < 200; _qfp_try++)); do
+      _qfp_port=$((20000 + RANDOM % 12000))
+      grep -qxF "$_qfp_port" "$QM_TMP/.ports" && continue
+      if "$QM_PYTHON" - "$_qfp_port" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
@@ -138,15 +143,19 @@ except OSError:
     sys.exit(1)
 finally:
     s.close()
-EOF
-    then
-      QM_PORTS_GIVEN+="$port "
-      echo "$port"
-      return 0
-    fi
-  done
+PY
+      then
+        echo "$_qfp_port" >&9
+        if [ -n "$_qfp_var" ]; then printf -v "$_qfp_var" '%s' "$_qfp_port"; else echo "$_qfp_port"; fi
+        return 0
+      fi
+    done
+  } 9>>"$QM_TMP/.ports"
   qm_die "no free loopback port found"
 }
+
+# The ports qm_free_port handed out so far, one a line.
+qm_ports_given() { cat "$QM_TMP/.ports" 2>/dev/null || true; }
 
 # Waits until something listens on 127.0.0.1:PORT (checked with ss, so no
 # stray connection reaches the service). Fails after TIMEOUT seconds or when
