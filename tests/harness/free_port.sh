@@ -2,8 +2,9 @@
 # qm_free_port (scripts/lib/harness.sh) never hands out a port twice: not in
 # the calling shell, and not when it runs in a subshell (port=$(qm_free_port)),
 # whose variables die with it. The ports handed out are recorded where the
-# calling shell can read them (qm_ports_given). Needs no root and no
-# services (python3, flock).
+# calling shell can read them (qm_ports_given). And qm_start_on_free_port
+# retries a service that does not come up on a new port. Needs no root and no
+# mail services (python3, ss, flock).
 set -uo pipefail
 source "$(cd "$(dirname "$0")/../.." && pwd)/scripts/lib/harness.sh"
 # The temp dir qm_harness_init would make (it needs root, this test does not).
@@ -67,6 +68,39 @@ for ((i = 0; i < 150; i++)); do
 done
 check_ports "qm_free_port VAR in this shell, with the subshells' ports" "${sub[@]}" "${own[@]}"
 check_recorded "ports given in this shell" "${own[@]}"
+
+# 3. qm_start_on_free_port: a try whose service never listens is stopped and
+#    retried on another port; when every try fails it says so.
+tries=0 first_pid="" first_port=""
+start_flaky() {  # PORT: the first try does not listen, later ones do
+  tries=$((tries + 1))
+  if [ "$tries" = 1 ]; then
+    sleep 60 &
+    QM_SVC_PID=$! first_pid=$! first_port="$1"
+  else
+    "$QM_PYTHON" -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$1" &
+    QM_SVC_PID=$!
+  fi
+}
+if qm_start_on_free_port --wait 1 start_flaky; then
+  trap 'qm_stop_pid "$QM_SVC_PID"; rm -rf "$QM_TMP"' EXIT
+  if [ "$tries" = 2 ] && [ "$QM_SVC_PORT" != "$first_port" ] && ! kill -0 "$first_pid" 2>/dev/null &&
+     qm_wait_listening "$QM_SVC_PORT" 1 "$QM_SVC_PID"; then
+    pass "qm_start_on_free_port: the silent first try stopped, the second listens on a new port"
+  else
+    fail "qm_start_on_free_port: tries $tries, port $QM_SVC_PORT (first $first_port), first pid $first_pid"
+  fi
+  qm_stop_pid "$QM_SVC_PID"
+else
+  fail "qm_start_on_free_port: did not start on the second try"
+fi
+start_never() { return 1; }
+if qm_start_on_free_port --tries 2 start_never; then
+  fail "qm_start_on_free_port: succeeded with a START that always fails"
+else
+  pass "qm_start_on_free_port: returns 1 when every try fails"
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "$(basename "$0"): $failures check(s) failed" >&2
