@@ -24,8 +24,8 @@ bench_machine
 dkim_dir="$QM_TMP/opendkim"
 mkdir -p "$dkim_dir"
 opendkim-genkey -D "$dkim_dir" -d hudedu.net -s bench >/dev/null 2>&1
-start_opendkim() {  # NAME SOCKET -> prints the pid
-  cat >"$dkim_dir/$1.conf" <<CONF
+start_opendkim() {  # SOCKET NAME: opendkim in the background on SOCKET; sets QM_SVC_PID
+  cat >"$dkim_dir/$2.conf" <<CONF
 Syslog                 no
 LogWhy                 no
 Mode                   s
@@ -35,20 +35,20 @@ KeyFile                $dkim_dir/bench.private
 RequireSafeKeys        false
 Canonicalization       relaxed/simple
 InternalHosts          127.0.0.1
-Socket                 $2
-PidFile                $dkim_dir/$1.pid
+Socket                 $1
+PidFile                $dkim_dir/$2.pid
 Background             no
 CONF
-  opendkim -f -x "$dkim_dir/$1.conf" >"$dkim_dir/$1.log" 2>&1 &
-  echo $!
+  opendkim -f -x "$dkim_dir/$2.conf" >"$dkim_dir/$2.log" 2>&1 &
+  QM_SVC_PID=$!
 }
-dkim_port=$(qm_free_port)
-dkim_tcp_pid=$(start_opendkim tcp "inet:$dkim_port@127.0.0.1")
+qm_start_on_free_port qm_with_inet_socket start_opendkim tcp || { cat "$dkim_dir/tcp.log" >&2; qm_die "opendkim did not start"; }
+dkim_port="$QM_SVC_PORT" dkim_tcp_pid="$QM_SVC_PID"
 qm_on_exit "qm_stop_pid $dkim_tcp_pid"
-dkim_unix_pid=$(start_opendkim unix "local:$dkim_dir/opendkim.sock")
+start_opendkim "local:$dkim_dir/opendkim.sock" unix
+dkim_unix_pid="$QM_SVC_PID"
 qm_on_exit "qm_stop_pid $dkim_unix_pid"
-qm_wait_listening "$dkim_port" 10 "$dkim_tcp_pid" || { cat "$dkim_dir/tcp.log" >&2; qm_die "opendkim did not start"; }
-bench_wait_socket unix "" "$dkim_dir/opendkim.sock" "$dkim_unix_pid" || { cat "$dkim_dir/unix.log" >&2; qm_die "opendkim (unix) did not start"; }
+bench_wait_unix_socket "$dkim_dir/opendkim.sock" "$dkim_unix_pid" || { cat "$dkim_dir/unix.log" >&2; qm_die "opendkim (unix) did not start"; }
 bench_log "opendkim on 127.0.0.1:$dkim_port (pid $dkim_tcp_pid) and $dkim_dir/opendkim.sock (pid $dkim_unix_pid)"
 
 for run in "tcp 1" "tcp 8" "unix 1" "unix 8"; do

@@ -89,38 +89,52 @@ bench_machine() {
 }
 
 # ---------------------------------------------------------------- milters
+# bench_start_milter KIND PATH RUN [ARG...]: starts a milter with
+# `RUN SOCKET ARG...` (RUN starts it in the background on the libmilter
+# socket SOCKET and sets QM_SVC_PID): for tcp on a free loopback port
+# (qm_start_on_free_port: retried on a new port), for unix on PATH.
+#   -> QM_SVC_PID, BENCH_SOCKET (libmilter syntax), BENCH_POSTFIX (Postfix
+#      syntax); returns 1 (the process stopped) if it did not come up.
+bench_start_milter() {
+  local kind="$1" path="$2"
+  shift 2
+  if [ "$kind" = tcp ]; then
+    qm_start_on_free_port qm_with_inet_socket "$@" || return 1
+    BENCH_SOCKET="inet:$QM_SVC_PORT@127.0.0.1" BENCH_POSTFIX="inet:127.0.0.1:$QM_SVC_PORT"
+    return 0
+  fi
+  QM_SVC_PID=""
+  if ! "$1" "unix:$path" "${@:2}" || ! bench_wait_unix_socket "$path" "$QM_SVC_PID"; then
+    qm_stop_pid "$QM_SVC_PID"
+    return 1
+  fi
+  BENCH_SOCKET="unix:$path" BENCH_POSTFIX="unix:$path"
+}
+
+bench_run_null_milter() {  # SOCKET LOG [qm-null-milter args...]; sets QM_SVC_PID
+  local socket="$1" log="$2"
+  shift 2
+  "$BENCH_TOOLS/qm-null-milter" --socket "$socket" "$@" >>"$log" 2>&1 &
+  QM_SVC_PID=$!
+}
+
 # bench_start_null_milter NAME tcp|unix [qm-null-milter args...]
 #   -> NAME_PID NAME_POSTFIX (Postfix syntax) NAME_SOCKET (libmilter syntax)
 bench_start_null_milter() {
   local name="$1" kind="$2"
   shift 2
-  local lower log pid spec postfix_spec port="" path="" try
+  local lower log
   lower="$(echo "$name" | tr 'A-Z' 'a-z')"
   log="$QM_TMP/$lower.log"
-  for try in 1 2 3; do
-    if [ "$kind" = tcp ]; then
-      port=$(qm_free_port)
-      spec="inet:$port@127.0.0.1" postfix_spec="inet:127.0.0.1:$port"
-    else
-      path="$QM_TMP/$lower.sock"
-      spec="unix:$path" postfix_spec="unix:$path"
-    fi
-    "$BENCH_TOOLS/qm-null-milter" --socket "$spec" "$@" >>"$log" 2>&1 &
-    pid=$!
-    if bench_wait_socket "$kind" "$port" "$path" "$pid"; then
-      # libmilter needs 5-7 s to notice SIGTERM (its listener's poll
-      # timeout); the null milter holds no state, so KILL it at once.
-      qm_on_exit "bench_kill_now $pid"
-      printf -v "${name}_PID" '%s' "$pid"
-      printf -v "${name}_SOCKET" '%s' "$spec"
-      printf -v "${name}_POSTFIX" '%s' "$postfix_spec"
-      bench_log "null milter $name on $spec (pid $pid) $*"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  cat "$log" >&2
-  qm_die "null milter $name did not start"
+  bench_start_milter "$kind" "$QM_TMP/$lower.sock" bench_run_null_milter "$log" "$@" ||
+    { cat "$log" >&2; qm_die "null milter $name did not start"; }
+  # libmilter needs 5-7 s to notice SIGTERM (its listener's poll
+  # timeout); the null milter holds no state, so KILL it at once.
+  qm_on_exit "bench_kill_now $QM_SVC_PID"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  printf -v "${name}_SOCKET" '%s' "$BENCH_SOCKET"
+  printf -v "${name}_POSTFIX" '%s' "$BENCH_POSTFIX"
+  bench_log "null milter $name on $BENCH_SOCKET (pid $QM_SVC_PID) $*"
 }
 
 # bench_start_quotamilter NAME tcp|unix RULES REDIS_URL [serve args...]
@@ -129,33 +143,18 @@ bench_start_null_milter() {
 bench_start_quotamilter() {
   local name="$1" kind="$2" rules="$3" redis_url="$4"
   shift 4
-  local lower log pid spec postfix_spec port="" path="" try
+  local lower log
   lower="$(echo "$name" | tr 'A-Z' 'a-z')"
   log="$QM_TMP/$lower.log"
-  for try in 1 2 3; do
-    if [ "$kind" = tcp ]; then
-      port=$(qm_free_port)
-      spec="inet:$port@127.0.0.1" postfix_spec="inet:127.0.0.1:$port"
-    else
-      path="$QM_TMP/$lower.sock"
-      spec="unix:$path" postfix_spec="unix:$path"
-    fi
-    "$QUOTAMILTER" serve --socket "$spec" --rules "$rules" --redis "$redis_url" \
-      --socket-mode 0666 --log-level warning "$@" >>"$log" 2>&1 &
-    pid=$!
-    if bench_wait_socket "$kind" "$port" "$path" "$pid"; then
-      qm_on_exit "qm_stop_pid $pid"
-      printf -v "${name}_PID" '%s' "$pid"
-      printf -v "${name}_SOCKET" '%s' "$spec"
-      printf -v "${name}_POSTFIX" '%s' "$postfix_spec"
-      printf -v "${name}_LOG" '%s' "$log"
-      bench_log "quotamilter $name on $spec (pid $pid, rules $(basename "$rules"))"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  tail -n 20 "$log" >&2
-  qm_die "quotamilter $name did not start"
+  bench_start_milter "$kind" "$QM_TMP/$lower.sock" qm_run_quotamilter "$log" "$rules" "$redis_url" \
+    --socket-mode 0666 --log-level warning "$@" ||
+    { tail -n 20 "$log" >&2; qm_die "quotamilter $name did not start"; }
+  qm_on_exit "qm_stop_pid $QM_SVC_PID"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  printf -v "${name}_SOCKET" '%s' "$BENCH_SOCKET"
+  printf -v "${name}_POSTFIX" '%s' "$BENCH_POSTFIX"
+  printf -v "${name}_LOG" '%s' "$log"
+  bench_log "quotamilter $name on $BENCH_SOCKET (pid $QM_SVC_PID, rules $(basename "$rules"))"
 }
 
 # Stops a stateless process we started, at once.
@@ -164,13 +163,10 @@ bench_kill_now() {
   wait "$1" 2>/dev/null || true
 }
 
-# Waits (10 s at most) until a TCP port listens or a unix socket exists.
-bench_wait_socket() {
-  local kind="$1" port="$2" path="$3" pid="$4" i
-  if [ "$kind" = tcp ]; then
-    qm_wait_listening "$port" 10 "$pid"
-    return
-  fi
+# bench_wait_unix_socket PATH PID: waits (10 s at most) until the unix socket
+# PATH exists; gives up early if PID dies.
+bench_wait_unix_socket() {
+  local path="$1" pid="$2" i
   for ((i = 0; i < 100; i++)); do
     [ -S "$path" ] && return 0
     kill -0 "$pid" 2>/dev/null || return 1
@@ -269,6 +265,19 @@ bench_refusals() {
 }
 
 # ---------------------------------------------------------------- redis cluster
+# bench_run_cluster_node PORT DIR: a START for qm_start_on_free_port: one
+# cluster-enabled redis-server (qm_run_redis) on PORT, unless its bus port,
+# PORT+10000, is taken; a fresh nodes.conf each try.
+bench_run_cluster_node() {
+  local port="$1" dir="$2"
+  rm -f "$dir/nodes.conf"
+  # grep without -q: an early exit would SIGPIPE ss under pipefail
+  if ss -Htan "sport = :$((port + 10000))" 2>/dev/null | grep -F ":$((port + 10000))" >/dev/null; then
+    return 1
+  fi
+  qm_run_redis "$port" "$dir" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000
+}
+
 # bench_start_redis_cluster NAME [MASTERS]: MASTERS (default 3) redis-server
 # with cluster-enabled yes on free loopback ports (the bus port, PORT+10000,
 # must be free too), `redis-cli --cluster create ... --cluster-replicas 0`,
@@ -277,34 +286,16 @@ bench_refusals() {
 #   -> NAME_URL (redis+cluster://127.0.0.1:P1,...), NAME_PORTS, NAME_PIDS
 #      (space-separated), NAME_DIR
 bench_start_redis_cluster() {
-  local name="$1" count="${2:-3}" lower dir i try port pid ok
+  local name="$1" count="${2:-3}" lower dir i port ok
   local ports=() pids=() addrs=()
   lower="$(echo "$name" | tr 'A-Z' 'a-z')"
   for ((i = 1; i <= count; i++)); do
     dir="$QM_TMP/$lower/node$i"
     mkdir -p "$dir"
-    pid=""
-    for try in 1 2 3 4 5; do
-      port=$(qm_free_port)
-      # grep without -q: an early exit would SIGPIPE ss under pipefail
-      if ss -Htan "sport = :$((port + 10000))" 2>/dev/null | grep -F ":$((port + 10000))" >/dev/null; then
-        continue
-      fi
-      redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes \
-        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 &
-      pid=$!
-      if qm_wait_listening "$port" 10 "$pid" &&
-         [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
-        qm_own_pid "$pid"
-        break
-      fi
-      qm_stop_pid "$pid"
-      pid=""
-      rm -f "$dir/nodes.conf"
-    done
-    [ -n "$pid" ] || qm_die "cluster node $i of $name did not start (see $dir/redis.log)"
-    ports+=("$port") pids+=("$pid") addrs+=("127.0.0.1:$port")
+    qm_start_on_free_port --tries 5 --ready qm_redis_pongs bench_run_cluster_node "$dir" ||
+      qm_die "cluster node $i of $name did not start (see $dir/redis.log)"
+    qm_own_pid "$QM_SVC_PID"
+    ports+=("$QM_SVC_PORT") pids+=("$QM_SVC_PID") addrs+=("127.0.0.1:$QM_SVC_PORT")
   done
   timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
     >"$QM_TMP/$lower/create.log" 2>&1 || { tail -n 20 "$QM_TMP/$lower/create.log" >&2; qm_die "redis-cli --cluster create failed for $name"; }

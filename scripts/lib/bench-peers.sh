@@ -24,18 +24,8 @@ bench_pid_from_file() {
 }
 
 # ---------------------------------------------------------------- rspamd
-# bench_start_rspamd NAME REDIS_PORT  ->  NAME_PORT NAME_PID NAME_POSTFIX NAME_SOCKET
-# rspamd 3.4: only its proxy worker, in milter mode, scanning by itself
-# (self_scan, no normal worker), only the ratelimit module (the module path
-# names ratelimit.lua alone), counters in our Redis. The ratelimit module's
-# "dynamic" multipliers are pinned to 1 so the limit does not grow with ham.
-# Two proxy processes: one per core, as quotamilter's threads can use both.
-bench_start_rspamd() {
-  local name="$1" redis_port="$2" dir port pid
-  dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
-  mkdir -p "$dir/db"
-  chown _rspamd "$dir/db"
-  port=$(qm_free_port)
+bench_run_rspamd() {  # PORT DIR REDIS_PORT: a START for qm_start_on_free_port
+  local port="$1" dir="$2" redis_port="$3"
   cat >"$dir/rspamd.conf" <<EOF
 options {
   pidfile = "$dir/rspamd.pid";
@@ -67,10 +57,25 @@ ratelimit {
 actions { reject = 1000; add_header = 500; greylist = 400; }
 EOF
   rspamd -f -c "$dir/rspamd.conf" -u _rspamd -g _rspamd >"$dir/rspamd.out" 2>&1 &
-  pid=$!
-  qm_on_exit "qm_stop_pid $pid"
+  QM_SVC_PID=$!
+}
+
+# bench_start_rspamd NAME REDIS_PORT  ->  NAME_PORT NAME_PID NAME_POSTFIX NAME_SOCKET
+# rspamd 3.4: only its proxy worker, in milter mode, scanning by itself
+# (self_scan, no normal worker), only the ratelimit module (the module path
+# names ratelimit.lua alone), counters in our Redis. The ratelimit module's
+# "dynamic" multipliers are pinned to 1 so the limit does not grow with ham.
+# Two proxy processes: one per core, as quotamilter's threads can use both.
+bench_start_rspamd() {
+  local name="$1" redis_port="$2" dir port pid
+  dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
+  mkdir -p "$dir/db"
+  chown _rspamd "$dir/db"
   # rspamd compiles its configuration first: on a busy 2-core machine ~30 s.
-  qm_wait_listening "$port" 120 "$pid" || { tail -n 20 "$dir/rspamd.out" "$dir/rspamd.log" >&2; qm_die "rspamd $name did not start"; }
+  qm_start_on_free_port --wait 120 bench_run_rspamd "$dir" "$redis_port" ||
+    { tail -n 20 "$dir/rspamd.out" "$dir/rspamd.log" >&2; qm_die "rspamd $name did not start"; }
+  port="$QM_SVC_PORT" pid="$QM_SVC_PID"
+  qm_on_exit "qm_stop_pid $pid"
   printf -v "${name}_PORT" '%s' "$port"
   printf -v "${name}_PID" '%s' "$pid"
   printf -v "${name}_SOCKET" '%s' "inet:$port@127.0.0.1"
@@ -79,6 +84,14 @@ EOF
 }
 
 # ---------------------------------------------------------------- postfwd
+bench_run_postfwd() {  # PORT DIR: a START for qm_start_on_free_port
+  local port="$1" dir="$2"
+  rm -f "$dir/postfwd.pid"
+  postfwd --file "$dir/postfwd.cf" --interface 127.0.0.1 --port "$port" --pidfile "$dir/postfwd.pid" \
+    --user nobody --group nogroup -c 0 --nodns --noidlestats --perfmon >"$dir/postfwd.out" 2>&1 || return 1
+  QM_SVC_PID=$(bench_pid_from_file "$dir/postfwd.pid" 30)
+}
+
 # bench_start_postfwd NAME  ->  NAME_PORT NAME_PID NAME_POLICY (Postfix check_policy_service target)
 # postfwd 1.35 (postfwd2) always daemonizes: tracked by its pidfile. The
 # request cache is off (-c 0): every request is evaluated, like a milter.
@@ -86,16 +99,13 @@ bench_start_postfwd() {
   local name="$1" dir port pid
   dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
   mkdir -p "$dir"
-  port=$(qm_free_port)
   cat >"$dir/postfwd.cf" <<EOF
 id=SENDER_RATE; action=rate(sender/$BENCH_PEER_LIMIT/1800/450 4.7.1 Sending quota exceeded)
 EOF
-  postfwd --file "$dir/postfwd.cf" --interface 127.0.0.1 --port "$port" --pidfile "$dir/postfwd.pid" \
-    --user nobody --group nogroup -c 0 --nodns --noidlestats --perfmon >"$dir/postfwd.out" 2>&1 ||
+  qm_start_on_free_port --wait 30 bench_run_postfwd "$dir" ||
     { cat "$dir/postfwd.out" >&2; qm_die "postfwd $name did not start"; }
-  pid=$(bench_pid_from_file "$dir/postfwd.pid" 30) || { cat "$dir/postfwd.out" >&2; qm_die "postfwd $name: no pid"; }
+  port="$QM_SVC_PORT" pid="$QM_SVC_PID"
   qm_on_exit "qm_stop_pid $pid"
-  qm_wait_listening "$port" 30 "$pid" || qm_die "postfwd $name not listening"
   printf -v "${name}_PORT" '%s' "$port"
   printf -v "${name}_PID" '%s' "$pid"
   printf -v "${name}_POLICY" '%s' "inet:127.0.0.1:$port"
@@ -103,13 +113,8 @@ EOF
 }
 
 # ---------------------------------------------------------------- policyd-rate-limit
-# bench_start_policyd NAME  ->  NAME_PORT NAME_PID NAME_POLICY
-# policyd-rate-limit 1.0.1.1: limits by sender, sqlite in our directory.
-bench_start_policyd() {
-  local name="$1" dir port pid
-  dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
-  mkdir -p "$dir"
-  port=$(qm_free_port)
+bench_run_policyd() {  # PORT DIR: a START for qm_start_on_free_port
+  local port="$1" dir="$2"
   cat >"$dir/policyd.yaml" <<EOF
 debug: False
 user: "nobody"
@@ -132,11 +137,21 @@ db_error_action: "dunno"
 report: False
 delay_to_close: 300
 EOF
-  chown nobody:nogroup "$dir"
   policyd-rate-limit --file "$dir/policyd.yaml" >"$dir/policyd.out" 2>&1 &
-  pid=$!
+  QM_SVC_PID=$!
+}
+
+# bench_start_policyd NAME  ->  NAME_PORT NAME_PID NAME_POLICY
+# policyd-rate-limit 1.0.1.1: limits by sender, sqlite in our directory.
+bench_start_policyd() {
+  local name="$1" dir port pid
+  dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
+  mkdir -p "$dir"
+  chown nobody:nogroup "$dir"
+  qm_start_on_free_port --wait 30 bench_run_policyd "$dir" ||
+    { cat "$dir/policyd.out" >&2; qm_die "policyd-rate-limit $name did not start"; }
+  port="$QM_SVC_PORT" pid="$QM_SVC_PID"
   qm_on_exit "qm_stop_pid $pid"
-  qm_wait_listening "$port" 30 "$pid" || { cat "$dir/policyd.out" >&2; qm_die "policyd-rate-limit $name did not start"; }
   printf -v "${name}_PORT" '%s' "$port"
   printf -v "${name}_PID" '%s' "$pid"
   printf -v "${name}_POLICY" '%s' "inet:127.0.0.1:$port"

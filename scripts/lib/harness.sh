@@ -17,7 +17,9 @@
 # instance is just another name (QM2, PF2, ...). Also: qm_start_quotamilter_unix,
 # qm_start_fake_milter, qm_restart_redis, qm_restart_quotamilter,
 # qm_postfix_set, qm_wait_listening, qm_wait_for_line, qm_wait_for_count.
-# Needs root (Postfix), postfix, smtp-sink, redis-server, redis-cli, ss, python3.
+# Another service on a free port: qm_start_on_free_port (pick, start, wait,
+# retry); a bare port: qm_free_port VAR (or port=$(qm_free_port)).
+# Needs root (Postfix), postfix, smtp-sink, redis-server, redis-cli, ss, flock, python3.
 
 QM_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 QM_PYTHON="${QM_PYTHON:-/usr/bin/python3}"
@@ -26,6 +28,7 @@ QM_PYTHON="${QM_PYTHON:-/usr/bin/python3}"
 # ---------------------------------------------------------------- bookkeeping
 QM_CLEANUP=()        # commands run in reverse order at exit
 QM_TMP=""
+QM_SVC_STARTING=""   # a service qm_start_on_free_port has started but not handed over
 
 qm_log() { printf '[harness %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 qm_die() { printf '[harness] FATAL: %s\n' "$*" >&2; exit 1; }
@@ -89,6 +92,7 @@ qm_harness_cleanup() {
   set +e
   local i
   rm -f "$QM_TMP/.owned"   # the watchdog has nothing left to do
+  qm_stop_pid "$QM_SVC_STARTING" >/dev/null 2>&1   # caught in qm_start_on_free_port's wait
   for ((i = ${#QM_CLEANUP[@]} - 1; i >= 0; i--)); do
     eval "${QM_CLEANUP[$i]}" >/dev/null 2>&1
   done
@@ -120,16 +124,21 @@ qm_stop_pid() {
 }
 
 # ---------------------------------------------------------------- ports
-# A free loopback TCP port below the kernel's ephemeral range (so outgoing
-# connections cannot take it meanwhile), never 25 or 6379, bind-tested, and
-# not handed out twice by this harness.
-QM_PORTS_GIVEN=" "
+# qm_free_port [VAR]: a free loopback TCP port below the kernel's ephemeral
+# range (so outgoing connections cannot take it meanwhile), never 25 or 6379,
+# bind-tested, and never handed out twice by this harness. Sets VAR, or prints
+# the port when no VAR is given. The ports given are recorded in
+# QM_TMP/.ports (under a lock), not in a variable: a call in a subshell, as in
+# port=$(qm_free_port), counts for the calling shell too.
 qm_free_port() {
-  local port tries
-  for ((tries = 0; tries < 200; tries++)); do
-    port=$((20000 + RANDOM % 12000))
-    case "$QM_PORTS_GIVEN" in *" $port "*) continue ;; esac
-    if "$QM_PYTHON" - "$port" <<'EOF'
+  local _qfp_var="${1:-}" _qfp_port _qfp_try
+  [ -n "$QM_TMP" ] && [ -d "$QM_TMP" ] || qm_die "qm_free_port: no QM_TMP (call qm_harness_init first)"
+  {
+    flock 9
+    for ((_qfp_try = 0; _qfp_try < 200; _qfp_try++)); do
+      _qfp_port=$((20000 + RANDOM % 12000))
+      grep -qxF "$_qfp_port" "$QM_TMP/.ports" && continue
+      if "$QM_PYTHON" - "$_qfp_port" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
@@ -138,14 +147,82 @@ except OSError:
     sys.exit(1)
 finally:
     s.close()
-EOF
-    then
-      QM_PORTS_GIVEN+="$port "
-      echo "$port"
+PY
+      then
+        echo "$_qfp_port" >&9
+        if [ -n "$_qfp_var" ]; then printf -v "$_qfp_var" '%s' "$_qfp_port"; else echo "$_qfp_port"; fi
+        return 0
+      fi
+    done
+  } 9>>"$QM_TMP/.ports"
+  qm_die "no free loopback port found"
+}
+
+# The ports qm_free_port handed out so far, one a line.
+qm_ports_given() { cat "$QM_TMP/.ports" 2>/dev/null || true; }
+
+# qm_start_on_free_port [--tries N] [--wait S] [--ready CHECK] START [ARG...]
+# The pick/start/wait/retry loop of every service on a loopback TCP port.
+# Each try (N, default 3): a new port from qm_free_port, then `START PORT
+# ARG...` in this shell, which starts the service on 127.0.0.1:PORT and sets
+# QM_SVC_PID to the process to watch (or leaves it "" for a daemon it cannot
+# name), and returns non-zero if it could not start it; START also clears
+# whatever an earlier try left behind. Then waits S seconds (default 10) at
+# most until the port listens (giving up early if QM_SVC_PID dies) and, with
+# --ready, until `CHECK PORT` succeeds. Returns 0 with QM_SVC_PORT and
+# QM_SVC_PID set; the caller takes ownership of the process (qm_own_pid,
+# qm_on_exit) and sets its NAME_* variables. A failed try stops QM_SVC_PID;
+# after the last one it returns 1 and the caller says what did not start.
+qm_start_on_free_port() {
+  local _qsp_tries=3 _qsp_wait=10 _qsp_ready="" _qsp_try _qsp_started
+  while :; do
+    case "${1:-}" in
+      --tries) _qsp_tries="$2"; shift 2 ;;
+      --wait) _qsp_wait="$2"; shift 2 ;;
+      --ready) _qsp_ready="$2"; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  [ $# -ge 1 ] || qm_die "qm_start_on_free_port: no START command"
+  for ((_qsp_try = 1; _qsp_try <= _qsp_tries; _qsp_try++)); do
+    qm_free_port QM_SVC_PORT
+    QM_SVC_PID=""
+    "$1" "$QM_SVC_PORT" "${@:2}" && _qsp_started=1 || _qsp_started=0
+    QM_SVC_STARTING="$QM_SVC_PID"   # the exit trap stops it if the script ends meanwhile
+    if [ "$_qsp_started" = 1 ] &&
+       qm_wait_listening "$QM_SVC_PORT" "$_qsp_wait" "$QM_SVC_PID" &&
+       { [ -z "$_qsp_ready" ] || "$_qsp_ready" "$QM_SVC_PORT"; }; then
+      QM_SVC_STARTING=""
       return 0
     fi
+    qm_stop_pid "$QM_SVC_PID"
+    QM_SVC_STARTING=""
   done
-  qm_die "no free loopback port found"
+  return 1
+}
+
+# qm_restart_on_port NAME WHAT WAIT START [ARG...]: starts service NAME (a
+# WHAT, for the log) again on its old port NAME_PORT, after a test stopped or
+# killed it: `START NAME_PORT ARG...` as for qm_start_on_free_port, then
+# waits WAIT seconds at most until it listens. Sets NAME_PID.
+qm_restart_on_port() {
+  local name="$1" what="$2" wait="$3" port_var="${1}_PORT"
+  shift 3
+  local port="${!port_var}"
+  QM_SVC_PID=""
+  "$1" "$port" "${@:2}"
+  qm_wait_listening "$port" "$wait" "$QM_SVC_PID" || qm_die "$what $name did not restart on $port"
+  qm_own_pid "$QM_SVC_PID"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  qm_log "$what $name restarted on 127.0.0.1:$port (pid $QM_SVC_PID)"
+}
+
+# qm_with_inet_socket PORT RUN [ARG...]: `RUN inet:PORT@127.0.0.1 ARG...`,
+# a START for qm_start_on_free_port when RUN takes a libmilter socket spec.
+qm_with_inet_socket() {
+  local port="$1" run="$2"
+  shift 2
+  "$run" "inet:$port@127.0.0.1" "$@"
 }
 
 # Waits until something listens on 127.0.0.1:PORT (checked with ss, so no
@@ -188,69 +265,76 @@ qm_wait_for_count() {
 }
 
 # ---------------------------------------------------------------- redis
+# qm_run_redis PORT DIR [redis-server flags...]: redis-server in the
+# background on 127.0.0.1:PORT, data and log in DIR; sets QM_SVC_PID.
+qm_run_redis() {
+  local port="$1" dir="$2"
+  shift 2
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes "$@" &
+  QM_SVC_PID=$!
+}
+
+# qm_redis_pongs PORT: the redis-server on 127.0.0.1:PORT answers PING.
+qm_redis_pongs() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+
 # qm_start_redis NAME  ->  NAME_PORT NAME_PID NAME_DIR
 qm_start_redis() {
-  local name="$1" port dir pid try
+  local name="$1" dir
   dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
   mkdir -p "$dir"
-  for try in 1 2 3; do
-    port=$(qm_free_port)
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-      --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes &
-    pid=$!
-    if qm_wait_listening "$port" 10 "$pid" &&
-       [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
-      qm_own_pid "$pid"
-      printf -v "${name}_PORT" '%s' "$port"
-      printf -v "${name}_PID" '%s' "$pid"
-      printf -v "${name}_DIR" '%s' "$dir"
-      qm_log "redis-server $name on 127.0.0.1:$port (pid $pid)"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  qm_die "redis-server $name did not start (see $dir/redis.log)"
+  qm_start_on_free_port --ready qm_redis_pongs qm_run_redis "$dir" ||
+    qm_die "redis-server $name did not start (see $dir/redis.log)"
+  qm_own_pid "$QM_SVC_PID"
+  printf -v "${name}_PORT" '%s' "$QM_SVC_PORT"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  printf -v "${name}_DIR" '%s' "$dir"
+  qm_log "redis-server $name on 127.0.0.1:$QM_SVC_PORT (pid $QM_SVC_PID)"
 }
 
 # Restarts a stopped/killed redis NAME on its old port (same flags).
 qm_restart_redis() {
-  local name="$1" port_var="${1}_PORT" dir_var="${1}_DIR" pid
-  local port="${!port_var}" dir="${!dir_var}"
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$dir" --daemonize no --logfile "$dir/redis.log" --protected-mode yes &
-  pid=$!
-  qm_wait_listening "$port" 10 "$pid" || qm_die "redis-server $name did not restart on $port"
-  qm_own_pid "$pid"
-  printf -v "${name}_PID" '%s' "$pid"
-  qm_log "redis-server $name restarted on 127.0.0.1:$port (pid $pid)"
+  local dir_var="${1}_DIR"
+  qm_restart_on_port "$1" redis-server 10 qm_run_redis "${!dir_var}"
 }
 
 # ---------------------------------------------------------------- smtp-sink
+# qm_run_sink PORT LOG BACKLOG [smtp-sink flags...]: smtp-sink in the
+# background on 127.0.0.1:PORT, output to LOG; sets QM_SVC_PID. Its greeting
+# name differs from every Postfix myhostname, else Postfix refuses to deliver
+# ("loops back to myself").
+qm_run_sink() {
+  local port="$1" log="$2" backlog="$3"
+  shift 3
+  smtp-sink -u postfix "$@" -h "sink-$port.invalid" "127.0.0.1:$port" "$backlog" >"$log" 2>&1 &
+  QM_SVC_PID=$!
+}
+
 # qm_start_sink NAME  ->  NAME_PORT NAME_PID
-# Accepts every message (Postfix delivers here); its greeting name differs from
-# every Postfix myhostname, else Postfix refuses to deliver ("loops back to myself").
+# Accepts every message (Postfix delivers here).
 qm_start_sink() {
-  local name="$1" port pid try dir
+  local name="$1" dir
   dir="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z')"
   mkdir -p "$dir"
-  for try in 1 2 3; do
-    port=$(qm_free_port)
-    smtp-sink -u postfix -h "sink-$port.invalid" "127.0.0.1:$port" 256 \
-      >"$dir/sink.log" 2>&1 &
-    pid=$!
-    if qm_wait_listening "$port" 10 "$pid"; then
-      qm_own_pid "$pid"
-      printf -v "${name}_PORT" '%s' "$port"
-      printf -v "${name}_PID" '%s' "$pid"
-      qm_log "smtp-sink $name on 127.0.0.1:$port (pid $pid)"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  qm_die "smtp-sink $name did not start"
+  qm_start_on_free_port qm_run_sink "$dir/sink.log" 256 || qm_die "smtp-sink $name did not start"
+  qm_own_pid "$QM_SVC_PID"
+  printf -v "${name}_PORT" '%s' "$QM_SVC_PORT"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  qm_log "smtp-sink $name on 127.0.0.1:$QM_SVC_PORT (pid $QM_SVC_PID)"
 }
 
 # ---------------------------------------------------------------- quotamilter
+# qm_run_quotamilter SOCKET LOG RULES REDIS_URL [extra serve args...]:
+# `quotamilter serve` in the background on SOCKET (libmilter syntax), output
+# appended to LOG; sets QM_SVC_PID.
+qm_run_quotamilter() {
+  local socket="$1" log="$2" rules="$3" redis_url="$4"
+  shift 4
+  "$QUOTAMILTER" serve --socket "$socket" --rules "$rules" \
+    --redis "$redis_url" "$@" >>"$log" 2>&1 &
+  QM_SVC_PID=$!
+}
+
 # qm_start_quotamilter NAME RULES REDIS_URL [extra serve args...]
 #   -> NAME_PORT NAME_PID NAME_LOG NAME_SOCKET (libmilter syntax)
 #      NAME_POSTFIX (the same socket in Postfix's syntax)
@@ -258,29 +342,22 @@ qm_start_sink() {
 qm_start_quotamilter() {
   local name="$1" rules="$2" redis_url="$3"
   shift 3
-  local port pid log try
+  local port log
   [ -x "${QUOTAMILTER:-}" ] || qm_die "QUOTAMILTER is not set to an executable (got '${QUOTAMILTER:-}')"
   log="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z').log"
-  for try in 1 2 3; do
-    port=$(qm_free_port)
-    "$QUOTAMILTER" serve --socket "inet:$port@127.0.0.1" --rules "$rules" \
-      --redis "$redis_url" "$@" >>"$log" 2>&1 &
-    pid=$!
-    if qm_wait_listening "$port" 15 "$pid"; then
-      qm_own_pid "$pid"
-      printf -v "${name}_PORT" '%s' "$port"
-      printf -v "${name}_PID" '%s' "$pid"
-      printf -v "${name}_LOG" '%s' "$log"
-      printf -v "${name}_SOCKET" '%s' "inet:$port@127.0.0.1"
-      printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$port"
-      qm_log "quotamilter $name on 127.0.0.1:$port (pid $pid, log $log)"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  echo "---- $log" >&2
-  tail -n 20 "$log" >&2 || true
-  qm_die "quotamilter $name did not start listening"
+  if ! qm_start_on_free_port --wait 15 qm_with_inet_socket qm_run_quotamilter "$log" "$rules" "$redis_url" "$@"; then
+    echo "---- $log" >&2
+    tail -n 20 "$log" >&2 || true
+    qm_die "quotamilter $name did not start listening"
+  fi
+  port="$QM_SVC_PORT"
+  qm_own_pid "$QM_SVC_PID"
+  printf -v "${name}_PORT" '%s' "$port"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  printf -v "${name}_LOG" '%s' "$log"
+  printf -v "${name}_SOCKET" '%s' "inet:$port@127.0.0.1"
+  printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$port"
+  qm_log "quotamilter $name on 127.0.0.1:$port (pid $QM_SVC_PID, log $log)"
 }
 
 # qm_restart_quotamilter NAME RULES REDIS_URL [extra serve args...]: starts
@@ -288,15 +365,9 @@ qm_start_quotamilter() {
 qm_restart_quotamilter() {
   local name="$1" rules="$2" redis_url="$3"
   shift 3
-  local port_var="${name}_PORT" log_var="${name}_LOG" pid
-  local port="${!port_var}" log="${!log_var}"
-  "$QUOTAMILTER" serve --socket "inet:$port@127.0.0.1" --rules "$rules" \
-    --redis "$redis_url" "$@" >>"$log" 2>&1 &
-  pid=$!
-  qm_wait_listening "$port" 15 "$pid" || qm_die "quotamilter $name did not restart on $port"
-  qm_own_pid "$pid"
-  printf -v "${name}_PID" '%s' "$pid"
-  qm_log "quotamilter $name restarted on 127.0.0.1:$port (pid $pid)"
+  local log_var="${name}_LOG"
+  qm_restart_on_port "$name" quotamilter 15 qm_with_inet_socket qm_run_quotamilter "${!log_var}" \
+    "$rules" "$redis_url" "$@"
 }
 
 # qm_start_quotamilter_unix NAME RULES REDIS_URL [extra serve args...]
@@ -332,22 +403,16 @@ qm_start_quotamilter_unix() {
 }
 
 # ---------------------------------------------------------------- postfix
-# qm_start_postfix NAME MILTER SINK_PORT [extra main.cf lines...]
-#   MILTER: Postfix milter spec (inet:127.0.0.1:PORT, unix:/path) or "" for none.
-#   -> NAME_PORT (smtpd), NAME_DIR (config dir), NAME_LOG (maillog), NAME_BASE
-# Layout: BASE/{conf,queue,data} as sibling folders; everything delivered
-# (local and remote) goes to smtp-sink on SINK_PORT.
-qm_start_postfix() {
-  local name="$1" milter="$2" sink_port="$3"
-  shift 3
-  local base conf queue data port lower
+# qm_run_postfix PORT NAME BASE MILTER SINK_PORT [extra main.cf lines...]:
+# writes the instance's main.cf and master.cf (smtpd on 127.0.0.1:PORT) and
+# starts it, after stopping what an earlier try started. A START for
+# qm_start_on_free_port; Postfix's master daemonizes, so QM_SVC_PID stays "".
+qm_run_postfix() {
+  local port="$1" name="$2" base="$3" milter="$4" sink_port="$5"
+  shift 5
+  local conf="$base/conf" queue="$base/queue" data="$base/data" lower
   lower="$(echo "$name" | tr 'A-Z' 'a-z')"
-  base="$QM_TMP/postfix-$lower"
-  conf="$base/conf" queue="$base/queue" data="$base/data"
-  mkdir -p "$conf" "$queue" "$data"
-  chown root:root "$queue" && chmod 755 "$queue"
-  chown postfix "$data" && chmod 700 "$data"
-  port=$(qm_free_port)
+  if [ -f "$queue/pid/master.pid" ]; then qm_stop_postfix "$conf" "$queue"; fi
 
   cat >"$conf/main.cf" <<EOF
 # Private test instance "$name", written by scripts/lib/harness.sh.
@@ -395,7 +460,7 @@ milter_content_timeout = 30s
 EOF
   # Extra settings replace the defaults above (postconf -e edits in place).
   local line
-  for line in "$@"; do postconf -c "$conf" -e "$line"; done
+  for line in "$@"; do postconf -c "$conf" -e "$line" || return 1; done
 
   # chroot "n" everywhere: the private queue has no chroot jail.
   cat >"$conf/master.cf" <<EOF
@@ -423,13 +488,32 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
   touch "$base/maillog"
 
-  if ! postfix -c "$conf" start >"$base/start.out" 2>&1; then
-    cat "$base/start.out" >&2
-    qm_die "postfix $name did not start"
-  fi
+  postfix -c "$conf" start >"$base/start.out" 2>&1
+}
+
+# qm_start_postfix NAME MILTER SINK_PORT [extra main.cf lines...]
+#   MILTER: Postfix milter spec (inet:127.0.0.1:PORT, unix:/path) or "" for none.
+#   -> NAME_PORT (smtpd), NAME_DIR (config dir), NAME_LOG (maillog), NAME_BASE
+# Layout: BASE/{conf,queue,data} as sibling folders; everything delivered
+# (local and remote) goes to smtp-sink on SINK_PORT.
+qm_start_postfix() {
+  local name="$1" milter="$2" sink_port="$3"
+  shift 3
+  local base conf queue data port lower
+  lower="$(echo "$name" | tr 'A-Z' 'a-z')"
+  base="$QM_TMP/postfix-$lower"
+  conf="$base/conf" queue="$base/queue" data="$base/data"
+  mkdir -p "$conf" "$queue" "$data"
+  chown root:root "$queue" && chmod 755 "$queue"
+  chown postfix "$data" && chmod 700 "$data"
+  # Owned before it starts: stopped at exit (or by the watchdog) whatever try it fails in.
   qm_on_exit "qm_stop_postfix '$conf' '$queue'"
   echo "postfix $conf" >>"$QM_TMP/.owned"
-  qm_wait_listening "$port" 15 || { cat "$base/start.out" "$base/maillog" >&2; qm_die "postfix $name smtpd not listening on $port"; }
+  if ! qm_start_on_free_port --wait 15 qm_run_postfix "$name" "$base" "$milter" "$sink_port" "$@"; then
+    cat "$base/start.out" "$base/maillog" >&2
+    qm_die "postfix $name did not start listening"
+  fi
+  port="$QM_SVC_PORT"
   printf -v "${name}_PORT" '%s' "$port"
   printf -v "${name}_DIR" '%s' "$conf"
   printf -v "${name}_LOG" '%s' "$base/maillog"
@@ -462,26 +546,24 @@ qm_stop_postfix() {
 }
 
 # ---------------------------------------------------------------- fake milter
+qm_run_fake_milter() {  # PORT LOG [fake_milter.py args...]; sets QM_SVC_PID
+  local port="$1" log="$2"
+  shift 2
+  "$QM_PYTHON" "$QM_LIB_DIR/fake_milter.py" --port "$port" "$@" >>"$log" 2>&1 &
+  QM_SVC_PID=$!
+}
+
 # qm_start_fake_milter NAME [--limit N]  ->  NAME_PORT NAME_PID NAME_POSTFIX
 # scripts/lib/fake_milter.py: accepts everything (or a toy in-memory quota);
 # used to prove that the e2e tests fail against a milter that does not enforce.
 qm_start_fake_milter() {
-  local name="$1" port pid try log
+  local name="$1" log
   shift
   log="$QM_TMP/$(echo "$name" | tr 'A-Z' 'a-z').log"
-  for try in 1 2 3; do
-    port=$(qm_free_port)
-    "$QM_PYTHON" "$QM_LIB_DIR/fake_milter.py" --port "$port" "$@" >>"$log" 2>&1 &
-    pid=$!
-    if qm_wait_listening "$port" 10 "$pid"; then
-      qm_own_pid "$pid"
-      printf -v "${name}_PORT" '%s' "$port"
-      printf -v "${name}_PID" '%s' "$pid"
-      printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$port"
-      qm_log "fake milter $name on 127.0.0.1:$port (pid $pid) $*"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  qm_die "fake milter $name did not start"
+  qm_start_on_free_port qm_run_fake_milter "$log" "$@" || qm_die "fake milter $name did not start"
+  qm_own_pid "$QM_SVC_PID"
+  printf -v "${name}_PORT" '%s' "$QM_SVC_PORT"
+  printf -v "${name}_PID" '%s' "$QM_SVC_PID"
+  printf -v "${name}_POSTFIX" '%s' "inet:127.0.0.1:$QM_SVC_PORT"
+  qm_log "fake milter $name on 127.0.0.1:$QM_SVC_PORT (pid $QM_SVC_PID) $*"
 }

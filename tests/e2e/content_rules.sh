@@ -12,22 +12,13 @@ RULES="$E2E_DIR/rules/content_rules.json"
 # A sink that appends every message it receives to DUMP_FILE (smtp-sink -D),
 # so the headers Postfix delivered can be read.
 start_dump_sink() {
-  local dir="$QM_TMP/dump-sink" port pid try
+  local dir="$QM_TMP/dump-sink"
   mkdir -p "$dir"
   chown postfix "$dir"
   DUMP_FILE="$dir/messages"
-  for try in 1 2 3; do
-    port=$(qm_free_port)
-    smtp-sink -u postfix -D "$DUMP_FILE" -h "sink-$port.invalid" "127.0.0.1:$port" 64 >"$dir/sink.log" 2>&1 &
-    pid=$!
-    if qm_wait_listening "$port" 10 "$pid"; then
-      qm_own_pid "$pid"
-      SINK_PORT="$port"
-      return 0
-    fi
-    qm_stop_pid "$pid"
-  done
-  qm_die "dump sink did not start"
+  qm_start_on_free_port qm_run_sink "$dir/sink.log" 64 -D "$DUMP_FILE" || qm_die "dump sink did not start"
+  qm_own_pid "$QM_SVC_PID"
+  SINK_PORT="$QM_SVC_PORT"
 }
 
 qm_harness_init
