@@ -231,6 +231,9 @@ std::string stage_step_text(const StageStep& step, const MessageFacts& facts) {
             return fmt::format("{}: charges {} with the message's other quotas, all or none: {} when full", where,
                                counter(), verdict_with_codes(step.quota->verdict, step.quota->reply));
         case StageStep::Kind::monitor:
+            if (!step.quota)
+                return fmt::format("{}: content rule {} (monitor): logs \"would {}\", refuses nothing", where,
+                                   policy.name, to_string(*policy.verdict));
             return fmt::format("{}: counts {} (monitor: logs \"would {}\" when full, refuses nothing)", where, counter(),
                                to_string(step.quota->verdict));
         case StageStep::Kind::tag:

@@ -58,6 +58,12 @@ bool walk_envelope(const RuleSet& rules, const MessageFacts& facts, MessageFacts
 
 void walk_end_of_message(const RuleSet& rules, const MessageFacts& known, std::vector<StageStep>& steps) {
     const StageDecision at_end = decide_at(rules, known, Stage::end_of_message, kNoReasons);
+    for (const MatchedVerdict& matched : at_end.plan.verdicts) {  // logged "would ..." first, whatever follows
+        if (matched.policy->mode != Mode::monitor) continue;
+        StageStep step = content_step(*matched.policy, Stage::end_of_message);
+        step.kind = StageStep::Kind::monitor;
+        steps.push_back(step);
+    }
     // Refusals and discards come before any charge; a hold after it.
     if (at_end.verdict && *at_end.verdict->verdict != Verdict::quarantine) {
         steps.push_back(content_step(*at_end.verdict, Stage::end_of_message));

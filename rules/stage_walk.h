@@ -23,14 +23,14 @@ struct StageStep {
         content,  // a content rule acts: refuses (the message, or at RCPT this recipient), quarantines, discards
         check,    // MAIL/RCPT: the store is asked whether this quota still has room
         charge,   // end of message: charged with every other enforced quota, all or none
-        monitor,  // end of message: a monitor quota counts and logs "would ..."
+        monitor,  // end of message: a monitor quota counts and logs "would ..."; a monitor content rule logs it
         tag,      // end of message: a header is added to the accepted message
     };
     Kind kind = Kind::check;
     Stage stage = Stage::mail;
     std::optional<std::size_t> recipient;  // at RCPT: which of the message's recipients
     const Policy* policy = nullptr;
-    const Quota* quota = nullptr;          // check, charge, monitor
+    const Quota* quota = nullptr;          // check, charge, monitor (a quota's; unset for a content rule's)
     std::string tracked_value;
     std::uint64_t cost = 0;
 };
