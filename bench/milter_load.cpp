@@ -11,7 +11,7 @@
 // Nagle never delays us and our own cost per message stays a few syscalls.
 //
 // Unlike Postfix, a stage the milter negotiated away is skipped together with
-// its macro packet (Postfix still sends the macros: milter-traps.md). The
+// its macro packet (Postfix still sends the macros: docs/MILTER-TRAPS.md). The
 // Postfix benchmarks (scripts/bench-postfix.sh) cover that path.
 
 #include "bench/latency_stats.h"

@@ -1,6 +1,6 @@
 // qm-smtp-latency: one SMTP session at a time, N messages, each timed. It
 // measures what a milter adds per message when nothing else is queued: the
-// 40 ms TCP trap (milter-traps.md) shows up here and nowhere in throughput.
+// 40 ms TCP trap (docs/MILTER-TRAPS.md) shows up here and nowhere in throughput.
 //
 // Per message: connect, 220, EHLO, MAIL, RCPT, DATA, body, ".", QUIT — no
 // pipelining, like a plain client. Reports the whole session's and the

@@ -1,4 +1,4 @@
-// The quotamilter subcommands (../shared/spec/cli-v1.md). Each takes the
+// The quotamilter subcommands (docs/spec/cli-v1.md). Each takes the
 // arguments after its name and returns the process exit code:
 // 0 success, 1 the answer is "no" (invalid file, over quota), 2 usage error.
 #pragma once

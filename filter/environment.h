@@ -22,7 +22,7 @@ enum class OnStoreError { tempfail, accept };
 // How to tell mail submitted without SMTP (Postfix non_smtpd_milters:
 // sendmail(1), pickup) from SMTP mail. Postfix's cleanup emulates the SMTP
 // events for such mail with a connect from "localhost" 127.0.0.1 port 0
-// (Postfix's cleanup_milter.c); a real SMTP client never has port 0. Postfix
+// (in Postfix's cleanup server); a real SMTP client never has port 0. Postfix
 // treats a refusal at RCPT there as a configuration error, so for such mail
 // every decision is taken at end of message.
 enum class NonSmtpDetection { automatic, always, never };

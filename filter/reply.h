@@ -1,5 +1,5 @@
 // SMTP replies for refusals: templates, defaults and the rules libmilter and
-// Postfix impose on smfi_setreply (milter-traps.md, "Replies").
+// Postfix impose on smfi_setreply (docs/MILTER-TRAPS.md, "Replies").
 #pragma once
 
 #include "rules/rule_set.h"

@@ -1,4 +1,4 @@
-// The loaded, validated form of a rule file (../shared/spec/rules-v1.md).
+// The loaded, validated form of a rule file (docs/spec/rules-v1.md).
 // Produced only by load_rules(); everything here is already checked, so the
 // milter never has to re-validate.
 #pragma once

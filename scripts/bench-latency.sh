@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (c): one SMTP session at a time through Postfix, the milter over a
 # unix socket and over TCP: the latency a milter adds per message, and the
-# 40 ms TCP trap (docs/BENCHMARKS.md, ../shared/notes/milter-traps.md).
+# 40 ms TCP trap (docs/BENCHMARKS.md, docs/MILTER-TRAPS.md).
 #
 # One Postfix instance per configuration (identical but for smtpd_milters),
 # all running side by side; qm-smtp-latency sends BENCH_MESSAGES messages, one
