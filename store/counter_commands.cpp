@@ -216,9 +216,11 @@ bool CounterCommands::add_status(RedisLink& link, const std::string& pattern, st
             for (std::size_t i = start; i < std::min(keys.size(), start + count_batch); ++i) {
                 auto id = key_layout::parse_counter_key(prefix_, keys[i]);
                 if (!id) continue;
+                const std::int64_t w = wm::window_ms(id->window_seconds);
                 commands.push_back(evalsha(count_script, {keys[i]},
                                            {std::to_string(id->window_seconds), now, "detail",
-                                            counted_buckets_offset_}));
+                                            counted_buckets_offset_,
+                                            std::to_string(wm::bucket_width_ms(w))}));
                 ids.push_back(std::move(*id));
             }
             if (commands.empty()) continue;

@@ -257,6 +257,30 @@ TEST_CASE("the documented redis-cli commands print what the store counts") {
     }
 }
 
+TEST_CASE("count.lua by hand (the window only) uses the bucket width of store/window_math.h") {
+    // store/window_math.h is the authority; count.lua repeats the rule only
+    // for operators who pass no width. One unit in the bucket starting at
+    // `now`: the script's next_free is W + g, so it shows the g it used.
+    auto& redis = shared_redis();
+    redis.cli({"FLUSHALL"});
+    std::vector<std::uint32_t> windows{61, 67, 97, 600, 999, 1800, 3600, 12345, 86400, 604800, 2678400};
+    for (std::uint32_t w = 1; w <= 60; ++w) windows.push_back(w);
+    for (const std::uint32_t w : windows) {
+        CAPTURE(w);
+        const std::int64_t w_ms = store::window_math::window_ms(w);
+        const std::int64_t g = store::window_math::bucket_width_ms(w_ms);
+        const std::int64_t now = 1'764'000'000'000 / (g * 7) * (g * 7);  // a multiple of g
+        const std::string key = "qm:{width}:p:sender:messages:" + std::to_string(w) + "s";
+        redis.cli({"HSET", key, std::to_string(now), "1", "last", std::to_string(now)});
+        for (const std::string& width : {std::string(), std::to_string(g)}) {
+            const std::string reply = trim(redis.cli({"--eval", QM_SOURCE_DIR "/store/lua/count.lua", key, ",",
+                                                      std::to_string(w), std::to_string(now), "detail",
+                                                      "0", width}));
+            CHECK(reply == "1\n" + std::to_string(w_ms + g));
+        }
+    }
+}
+
 TEST_CASE("idle counters expire by themselves (PEXPIRE)") {
     auto& redis = shared_redis();
     redis.cli({"FLUSHALL"});
