@@ -60,7 +60,7 @@ AdminContext open_admin_context(const ParsedArgs& args) {
         }
     }
     try {
-        context.store = store::open_store(options);
+        context.store = store::open_counter_admin(options);
     } catch (const std::exception& e) {
         throw std::runtime_error("--redis " + options.url + ": " + e.what());
     }

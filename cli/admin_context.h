@@ -5,7 +5,7 @@
 
 #include "cli/cli_args.h"
 #include "rules/rule_set.h"
-#include "store/quota_store.h"
+#include "store/counter_admin.h"
 
 #include <memory>
 #include <optional>
@@ -16,7 +16,7 @@
 namespace quotamilter::cli {
 
 struct AdminContext {
-    std::unique_ptr<store::QuotaStore> store;
+    std::unique_ptr<store::CounterAdmin> store;
     std::shared_ptr<const rules::RuleSet> rules;  // null without --rules / config rules
 };
 

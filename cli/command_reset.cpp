@@ -36,9 +36,11 @@ int run_reset(const Args& args) {
     }
     if (parsed.positional().size() != 1) throw UsageError("reset needs exactly one KEY");
     AdminContext context = open_admin_context(parsed);
-    for (const auto& value : tracked_value_candidates(parsed.positional().front(), context.rules.get()))
-        if (context.store->reset(value, parsed.value("policy")) != store::Outcome::admitted)
-            throw std::runtime_error("store: could not reset the counters of " + value);
+    for (const auto& value : tracked_value_candidates(parsed.positional().front(), context.rules.get())) {
+        const store::ResetResult reset = context.store->reset(value, parsed.value("policy"));
+        if (reset.status != store::AdminStatus::ok)
+            throw std::runtime_error("store: could not reset the counters of " + value + ": " + reset.error);
+    }
     return 0;
 }
 

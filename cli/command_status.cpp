@@ -111,7 +111,7 @@ int run_status(const Args& args) {
     AdminContext context = open_admin_context(parsed);
     std::vector<Row> rows;
     auto collect = [&](const store::StatusResult& result) {
-        if (result.outcome != store::Outcome::admitted) throw std::runtime_error("store: " + result.error);
+        if (result.status != store::AdminStatus::ok) throw std::runtime_error("store: " + result.error);
         for (const auto& counter : result.counters)
             rows.push_back({counter, context.rules ? quota_of(*context.rules, counter.counter) : nullptr});
     };

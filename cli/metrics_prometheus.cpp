@@ -102,7 +102,6 @@ private:
         std::atomic<prometheus::Histogram*>* slot = nullptr;
         if (operation == "check") slot = &check_calls_;
         else if (operation == "charge") slot = &charge_calls_;
-        else if (operation == "refund") slot = &refund_calls_;
         if (slot) {
             if (prometheus::Histogram* cached = slot->load(std::memory_order_acquire)) return *cached;
         }
@@ -122,7 +121,6 @@ private:
     prometheus::Family<prometheus::Histogram>& store_calls_;
     std::atomic<prometheus::Histogram*> check_calls_{nullptr};
     std::atomic<prometheus::Histogram*> charge_calls_{nullptr};
-    std::atomic<prometheus::Histogram*> refund_calls_{nullptr};
     prometheus::Family<prometheus::Counter>& store_errors_;
     prometheus::Gauge& connections_;
     prometheus::Family<prometheus::Counter>& reloads_;

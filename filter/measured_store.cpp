@@ -1,4 +1,6 @@
-// Times every store call into Metrics, without the filter core knowing.
+// Times every hot-path store call (check, charge) into Metrics, without the
+// filter core knowing. The admin operations (store/counter_admin.h) are not
+// the filter core's and are not measured.
 #include "filter/metrics.h"
 
 #include <chrono>
@@ -16,17 +18,6 @@ public:
     }
     store::Decision charge(std::span<const store::CounterRequest> requests) override {
         return timed("charge", [&] { return inner_.charge(requests); });
-    }
-    store::Outcome refund(const store::ChargeReceipt& receipt) override {
-        const auto start = std::chrono::steady_clock::now();
-        const store::Outcome outcome = inner_.refund(receipt);
-        metrics_.store_call("refund", std::chrono::steady_clock::now() - start, outcome != store::Outcome::store_error);
-        return outcome;
-    }
-    store::StatusResult counters_of(const std::string& tracked_value) override { return inner_.counters_of(tracked_value); }
-    store::StatusResult most_loaded(std::size_t max) override { return inner_.most_loaded(max); }
-    store::Outcome reset(const std::string& tracked_value, const std::optional<std::string>& policy) override {
-        return inner_.reset(tracked_value, policy);
     }
 
 private:

@@ -23,7 +23,7 @@ public:
     virtual void message_accepted() = 0;
     // The store could not answer; the message got on_store_error's answer.
     virtual void store_error_answer(std::string_view answer) = 0;
-    // One store round trip ("check", "charge", "refund") and whether it answered.
+    // One store round trip ("check" or "charge") and whether it answered.
     virtual void store_call(std::string_view operation, std::chrono::duration<double> elapsed, bool answered) = 0;
     virtual void connection_opened() = 0;
     virtual void connection_closed() = 0;

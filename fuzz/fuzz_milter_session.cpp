@@ -6,7 +6,7 @@
 #include "filter/rules_holder.h"
 #include "filter/session.h"
 #include "rules/load.h"
-#include "store/memory_store.h"
+#include "store/testing.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -54,8 +54,9 @@ struct World {
         store::StoreOptions options;
         options.url = "memory:";
         std::int64_t* clock = &now_ms;
-        options.simulated_clock_ms = [clock] { return *clock; };
-        store = store::make_memory_store(options);
+        store::TestHooks hooks;
+        hooks.simulated_clock_ms = [clock] { return *clock; };
+        store = store::open_store_for_tests(options, hooks);
         environment = std::make_unique<filter::FilterEnvironment>(*holder, *store, logger, filter::FilterSettings{});
     }
     std::int64_t now_ms = 1'700'000'000'000;

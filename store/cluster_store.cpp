@@ -47,31 +47,34 @@ private:
     bool never_ = false;
 };
 
-class ClusterStore final : public QuotaStore {
+class ClusterStore final : public StoreBackend {
 public:
-    ClusterStore(const RedisTopology& topology, const StoreOptions& options)
-        : nodes_(topology, options.timeout, options.pool_size), commands_(options) {}
+    ClusterStore(const RedisTopology& topology, const StoreOptions& options, const TestHooks& hooks)
+        : nodes_(topology, options.timeout, options.pool_size), commands_(options, hooks) {}
 
     Decision check(std::span<const CounterRequest> requests) override {
         return no_throw<Decision>([&] { return check_slots(requests, commands_.deadline()); });
     }
 
     Decision charge(std::span<const CounterRequest> requests) override {
-        return no_throw<Decision>([&] { return charge_slots(requests); });
+        return no_throw<Decision>([&] { return charge_slots(requests, nullptr); });
     }
 
-    Outcome refund(const ChargeReceipt& receipt) override {
-        return no_throw<Outcome>([&] {
+    Decision charge_with_receipt(std::span<const CounterRequest> requests,
+                                 ChargeReceipt& receipt) override {
+        return no_throw<Decision>([&] { return charge_slots(requests, &receipt); });
+    }
+
+    bool refund(const ChargeReceipt& receipt) override {
+        return no_throw<bool>([&] {
             std::string error;
-            return refund_entries(receipt.entries, commands_.deadline(), error)
-                       ? Outcome::admitted
-                       : Outcome::store_error;
+            return refund_entries(receipt.entries, commands_.deadline(), error);
         });
     }
 
     StatusResult counters_of(const std::string& tracked_value) override {
         return no_throw<StatusResult>([&] {
-            return on_masters([&](std::span<RedisLink* const> masters) {
+            return on_masters<StatusResult>([&](std::span<RedisLink* const> masters) {
                 return commands_.counters_of(masters, tracked_value);
             });
         });
@@ -79,24 +82,18 @@ public:
 
     StatusResult most_loaded(std::size_t max) override {
         return no_throw<StatusResult>([&] {
-            return on_masters([&](std::span<RedisLink* const> masters) {
+            return on_masters<StatusResult>([&](std::span<RedisLink* const> masters) {
                 return commands_.most_loaded(masters, max);
             });
         });
     }
 
-    Outcome reset(const std::string& tracked_value,
-                  const std::optional<std::string>& policy) override {
-        return no_throw<Outcome>([&] {
-            std::vector<std::shared_ptr<RedisPool>> masters;
-            std::string error;
-            if (!nodes_.masters(masters, commands_.deadline(), error)) return Outcome::store_error;
-            bool ok = true;
-            for (const auto& master : masters) {
-                bool truncated = false;
-                ok = commands_.reset(*master, tracked_value, policy, truncated, error) && !truncated && ok;
-            }
-            return ok ? Outcome::admitted : Outcome::store_error;
+    ResetResult reset(const std::string& tracked_value,
+                      const std::optional<std::string>& policy) override {
+        return no_throw<ResetResult>([&] {
+            return on_masters<ResetResult>([&](std::span<RedisLink* const> masters) {
+                return commands_.reset(masters, tracked_value, policy);
+            });
         });
     }
 
@@ -118,9 +115,10 @@ private:
         return groups;
     }
 
-    Decision decide_in(const SlotRequests& group, bool charge, Deadline until) {
+    Decision decide_in(const SlotRequests& group, bool charge, Deadline until,
+                       ChargeReceipt* receipt = nullptr) {
         ClusterNodes::SlotLink link(nodes_, group.slot);
-        return commands_.decide(link, group.requests, charge, until);
+        return commands_.decide(link, group.requests, charge, until, receipt);
     }
 
     // Every slot's decision, asked of every node at once: one write per
@@ -133,9 +131,11 @@ private:
     // follows redirections and reloads the slot map: as if it had been sent
     // a moment later. A call that may have been applied before its
     // connection failed is asked again only where run_in_slot would retry
-    // it anyway (the slot moved to another master).
+    // it anyway (the slot moved to another master). An admitted charge
+    // fills receipts[k] for groups[k] when `receipts` is given.
     std::vector<Decision> decide_all(const std::vector<SlotRequests>& groups, bool charge,
-                                     Deadline until) {
+                                     Deadline until, std::vector<ChargeReceipt>* receipts = nullptr) {
+        auto receipt_of = [&](std::size_t k) { return receipts ? &(*receipts)[k] : nullptr; };
         std::vector<Decision> decisions(groups.size());
         std::vector<bool> again(groups.size(), true);
         struct NodeBatch {
@@ -184,14 +184,14 @@ private:
                         is_error_reply(r, "TRYAGAIN") || is_error_reply(r, "NOSCRIPT"))
                         continue;
                     const std::size_t k = batch.groups[i];
-                    decisions[k] = commands_.decide_reply(r, groups[k].requests, charge);
+                    decisions[k] = commands_.decide_reply(r, groups[k].requests, charge, receipt_of(k));
                     again[k] = false;
                 }
             }
             lease.reset();  // back to the pool before any per-slot call
         }
         for (std::size_t k = 0; k < groups.size(); ++k)
-            if (again[k]) decisions[k] = decide_in(groups[k], charge, until);
+            if (again[k]) decisions[k] = decide_in(groups[k], charge, until, receipt_of(k));
         return decisions;
     }
 
@@ -214,11 +214,13 @@ private:
     // Every slot at once (decide_all); if any refuses or fails, the slots
     // that admitted are refunded, whichever they are. The charges get 3/4
     // of the timeout, so the refunds always have at least the last quarter:
-    // the whole call stays within the timeout.
-    Decision charge_slots(std::span<const CounterRequest> requests) {
+    // the whole call stays within the timeout. `receipt`, when given, gets
+    // what an admitted charge charged, in request order.
+    Decision charge_slots(std::span<const CounterRequest> requests, ChargeReceipt* receipt) {
+        if (receipt) receipt->entries.clear();
         const auto groups = by_slot(requests);
         const auto start = Clock::now();
-        if (groups.size() == 1) return decide_in(groups[0], true, start + commands_.timeout());
+        if (groups.size() == 1) return decide_in(groups[0], true, start + commands_.timeout(), receipt);
         if (groups.empty()) {
             Decision d;
             d.outcome = Outcome::admitted;
@@ -226,7 +228,8 @@ private:
         }
         const Deadline charge_until = start + commands_.timeout() * 3 / 4;
         const Deadline refund_until = start + commands_.timeout();
-        auto decisions = decide_all(groups, true, charge_until);
+        std::vector<ChargeReceipt> receipts(groups.size());
+        auto decisions = decide_all(groups, true, charge_until, &receipts);
 
         std::vector<std::pair<std::size_t, ChargeReceipt::Entry>> charged;  // (request index, entry)
         std::optional<std::size_t> failed;                                  // first store_error
@@ -235,10 +238,11 @@ private:
             Decision& d = decisions[k];
             if (d.outcome == Outcome::admitted) {
                 // decide() lists receipt entries in the group's request order, skipping cost 0.
+                auto& entries = receipts[k].entries;
                 std::size_t e = 0;
                 for (std::size_t j = 0; j < groups[k].requests.size(); ++j)
-                    if (groups[k].requests[j].cost > 0 && e < d.receipt.entries.size())
-                        charged.emplace_back(groups[k].indices[j], std::move(d.receipt.entries[e++]));
+                    if (groups[k].requests[j].cost > 0 && e < entries.size())
+                        charged.emplace_back(groups[k].indices[j], std::move(entries[e++]));
             } else if (d.outcome == Outcome::refused) {
                 refusals.add(d, groups[k]);
             } else if (!failed) {
@@ -250,7 +254,8 @@ private:
             admitted.outcome = Outcome::admitted;
             std::sort(charged.begin(), charged.end(),
                       [](const auto& a, const auto& b) { return a.first < b.first; });
-            for (auto& c : charged) admitted.receipt.entries.push_back(std::move(c.second));
+            if (receipt)
+                for (auto& c : charged) receipt->entries.push_back(std::move(c.second));
             return admitted;
         }
         std::vector<ChargeReceipt::Entry> undo;
@@ -288,13 +293,13 @@ private:
         return ok;
     }
 
-    // `status` over every master (a failure of any is the answer's).
-    template <typename Ask>
-    StatusResult on_masters(Ask&& ask) {
+    // `status` or `reset` over every master (a failure of any is the answer's).
+    template <typename Result, typename Ask>
+    Result on_masters(Ask&& ask) {
         std::vector<std::shared_ptr<RedisPool>> masters;
         std::string error;
         if (!nodes_.masters(masters, commands_.deadline(), error)) {
-            StatusResult failed;
+            Result failed;
             failed.error = std::move(error);
             return failed;
         }
@@ -309,9 +314,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<QuotaStore> make_cluster_store(const RedisTopology& topology,
-                                               const StoreOptions& options) {
-    return std::make_unique<ClusterStore>(topology, options);
+std::unique_ptr<StoreBackend> make_cluster_store(const RedisTopology& topology,
+                                                 const StoreOptions& options, const TestHooks& hooks) {
+    return std::make_unique<ClusterStore>(topology, options, hooks);
 }
 
 }  // namespace quotamilter::store

@@ -9,12 +9,12 @@
 
 #include <memory>
 
-#include "store/quota_store.h"
+#include "store/store_backend.h"
 #include "store/redis_url.h"
 
 namespace quotamilter::store {
 
-std::unique_ptr<QuotaStore> make_cluster_store(const RedisTopology& topology,
-                                               const StoreOptions& options);
+std::unique_ptr<StoreBackend> make_cluster_store(const RedisTopology& topology,
+                                                 const StoreOptions& options, const TestHooks& hooks);
 
 }  // namespace quotamilter::store

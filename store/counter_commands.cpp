@@ -71,11 +71,11 @@ bool eval_scripts(RedisLink& link, std::vector<RedisCommand>& commands,
     return true;
 }
 
-CounterCommands::CounterCommands(const StoreOptions& options)
+CounterCommands::CounterCommands(const StoreOptions& options, const TestHooks& hooks)
     : timeout_(options.timeout),
       prefix_(options.key_prefix),
-      clock_(options.simulated_clock_ms),
-      counted_buckets_offset_(std::to_string(options.test_counted_buckets_offset)) {}
+      clock_(hooks.simulated_clock_ms),
+      counted_buckets_offset_(std::to_string(hooks.counted_buckets_offset)) {}
 
 std::string CounterCommands::now_arg() const {
     return clock_ ? std::to_string(clock_()) : std::string();
@@ -102,8 +102,9 @@ std::optional<RedisCommand> CounterCommands::decide_command(std::span<const Coun
 }
 
 Decision CounterCommands::decide_reply(const redisReply* r, std::span<const CounterRequest> requests,
-                                       bool charge) const {
+                                       bool charge, ChargeReceipt* receipt) const {
     Decision d;
+    if (receipt) receipt->entries.clear();
     if (r->type == REDIS_REPLY_ERROR) {
         d.error = "Redis script: " + reply_text(r);
         return d;
@@ -111,11 +112,12 @@ Decision CounterCommands::decide_reply(const redisReply* r, std::span<const Coun
     const auto verdict = integer_at(r, 0);
     if (verdict == 1 && r->elements == requests.size() + 1) {
         d.outcome = Outcome::admitted;
-        if (charge)
+        if (charge && receipt) {
             for (std::size_t i = 0; i < requests.size(); ++i)
                 if (requests[i].cost > 0)
-                    d.receipt.entries.push_back(
+                    receipt->entries.push_back(
                         {requests[i].counter, *integer_at(r, i + 1), requests[i].cost});
+        }
         return d;
     }
     const auto index = integer_at(r, 1), count = integer_at(r, 2), limit = integer_at(r, 3),
@@ -134,8 +136,9 @@ Decision CounterCommands::decide_reply(const redisReply* r, std::span<const Coun
 }
 
 Decision CounterCommands::decide(RedisLink& link, std::span<const CounterRequest> requests,
-                                 bool charge, Deadline until) const {
+                                 bool charge, Deadline until, ChargeReceipt* receipt) const {
     Decision d;
+    if (receipt) receipt->entries.clear();
     if (requests.empty()) {
         d.outcome = Outcome::admitted;
         return d;
@@ -146,7 +149,7 @@ Decision CounterCommands::decide(RedisLink& link, std::span<const CounterRequest
     std::vector<ReplyPtr> replies;
     const std::string_view sources[] = {decide_script.source};
     if (!eval_scripts(link, commands, sources, replies, until, d.error)) return d;
-    return decide_reply(replies[0].get(), requests, charge);
+    return decide_reply(replies[0].get(), requests, charge, receipt);
 }
 
 bool CounterCommands::refund(RedisLink& link, std::span<const ChargeReceipt::Entry> entries,
@@ -213,9 +216,11 @@ bool CounterCommands::add_status(RedisLink& link, const std::string& pattern, st
             for (std::size_t i = start; i < std::min(keys.size(), start + count_batch); ++i) {
                 auto id = key_layout::parse_counter_key(prefix_, keys[i]);
                 if (!id) continue;
+                const std::int64_t w = wm::window_ms(id->window_seconds);
                 commands.push_back(evalsha(count_script, {keys[i]},
                                            {std::to_string(id->window_seconds), now, "detail",
-                                            counted_buckets_offset_}));
+                                            counted_buckets_offset_,
+                                            std::to_string(wm::bucket_width_ms(w))}));
                 ids.push_back(std::move(*id));
             }
             if (commands.empty()) continue;
@@ -252,7 +257,7 @@ StatusResult CounterCommands::status(std::span<RedisLink* const> nodes, const st
     bool ok = true;
     for (RedisLink* node : nodes)
         if (ok) ok = add_status(*node, pattern, max, result);
-    result.outcome = ok ? Outcome::admitted : Outcome::store_error;
+    result.status = ok ? AdminStatus::ok : AdminStatus::store_error;
     if (!ok) result.counters.clear();
     return result;
 }
@@ -267,9 +272,28 @@ StatusResult CounterCommands::most_loaded(std::span<RedisLink* const> nodes, std
     return status(nodes, key_layout::glob_escape(prefix_) + "{*", max);
 }
 
-bool CounterCommands::reset(RedisLink& link, const std::string& tracked_value,
-                            const std::optional<std::string>& policy, bool& truncated,
-                            std::string& error) const {
+ResetResult CounterCommands::reset(std::span<RedisLink* const> nodes,
+                                   const std::string& tracked_value,
+                                   const std::optional<std::string>& policy) const {
+    ResetResult result;
+    bool ok = true;
+    for (RedisLink* node : nodes) {
+        bool truncated = false;
+        std::string error;
+        if (reset_on(*node, tracked_value, policy, truncated, error)) {
+            if (!truncated) continue;
+            error = "more keys than one bounded scan: not every counter was deleted";
+        }
+        ok = false;
+        result.error += (result.error.empty() ? "" : "; ") + error;
+    }
+    result.status = ok ? AdminStatus::ok : AdminStatus::store_error;
+    return result;
+}
+
+bool CounterCommands::reset_on(RedisLink& link, const std::string& tracked_value,
+                               const std::optional<std::string>& policy, bool& truncated,
+                               std::string& error) const {
     const std::string pattern = key_layout::scan_pattern(prefix_, tracked_value, policy);
     const std::string wanted = key_layout::escape_tracked_value(tracked_value);
     return scan(link, pattern, truncated, error, [&](std::vector<std::string>& keys) {

@@ -8,23 +8,24 @@
 #include <span>
 #include <string>
 
-#include "store/quota_store.h"
 #include "store/redis_link.h"
+#include "store/store_backend.h"
 
 namespace quotamilter::store {
 
 class CounterCommands {
 public:
-    explicit CounterCommands(const StoreOptions& options);
+    CounterCommands(const StoreOptions& options, const TestHooks& hooks);
 
     std::chrono::milliseconds timeout() const { return timeout_; }
     Deadline deadline() const { return std::chrono::steady_clock::now() + timeout_; }
     const std::string& prefix() const { return prefix_; }
 
     // One decide.lua round trip: every key of `requests` must live where
-    // `link` sends them (one server, or one cluster slot).
+    // `link` sends them (one server, or one cluster slot). An admitted
+    // charge fills `receipt` when given (the hot path passes none).
     Decision decide(RedisLink& link, std::span<const CounterRequest> requests, bool charge,
-                    Deadline until) const;
+                    Deadline until, ChargeReceipt* receipt = nullptr) const;
     // decide() in two halves, for callers that send several decisions at
     // once (a Redis Cluster message over several slots): the EVALSHA of
     // decide.lua (nullopt with `error` set for a request that cannot be
@@ -34,7 +35,7 @@ public:
     std::optional<RedisCommand> decide_command(std::span<const CounterRequest> requests,
                                                bool charge, std::string& error) const;
     Decision decide_reply(const redisReply* reply, std::span<const CounterRequest> requests,
-                          bool charge) const;
+                          bool charge, ChargeReceipt* receipt = nullptr) const;
     bool refund(RedisLink& link, std::span<const ChargeReceipt::Entry> entries, Deadline until,
                 std::string& error) const;
 
@@ -47,12 +48,15 @@ public:
     StatusResult counters_of(std::span<RedisLink* const> nodes, const std::string& tracked_value) const;
     StatusResult most_loaded(std::span<RedisLink* const> nodes, std::size_t max) const;
 
-    // Deletes the counters of `tracked_value` (of one policy when given) on
-    // `link`. False on a failure; `truncated` when the scan hit its bound.
-    bool reset(RedisLink& link, const std::string& tracked_value,
-               const std::optional<std::string>& policy, bool& truncated, std::string& error) const;
+    // `reset`: deletes the counters of `tracked_value` (of one policy when
+    // given) on every one of `nodes`, even after one failed; a scan that hit
+    // its bound is a failure (not everything was deleted).
+    ResetResult reset(std::span<RedisLink* const> nodes, const std::string& tracked_value,
+                      const std::optional<std::string>& policy) const;
 
 private:
+    bool reset_on(RedisLink& link, const std::string& tracked_value,
+                  const std::optional<std::string>& policy, bool& truncated, std::string& error) const;
     std::string now_arg() const;
     StatusResult status(std::span<RedisLink* const> nodes, const std::string& pattern,
                         std::size_t max) const;
@@ -63,7 +67,7 @@ private:
     std::chrono::milliseconds timeout_;
     std::string prefix_;
     std::function<std::int64_t()> clock_;
-    std::string counted_buckets_offset_;  // ARGV of the scripts, "0" but in tests
+    std::string counted_buckets_offset_;  // ARGV of the scripts, "0" but in tests (TestHooks)
 };
 
 // EVALSHA, and EVAL for any reply that says NOSCRIPT (the script cache

@@ -31,21 +31,25 @@ struct Standing {
     std::uint64_t count = 0;
 };
 
-class MemoryStore final : public QuotaStore {
+class MemoryStore final : public StoreBackend {
 public:
-    explicit MemoryStore(const StoreOptions& options)
+    MemoryStore(const StoreOptions& options, const TestHooks& hooks)
         : prefix_(options.key_prefix),
-          clock_(options.simulated_clock_ms),
-          counted_buckets_offset_(options.test_counted_buckets_offset) {}
+          clock_(hooks.simulated_clock_ms),
+          counted_buckets_offset_(hooks.counted_buckets_offset) {}
 
     Decision check(std::span<const CounterRequest> requests) override {
-        return no_throw<Decision>([&] { return decide(requests, false); });
+        return no_throw<Decision>([&] { return decide(requests, false, nullptr); });
     }
     Decision charge(std::span<const CounterRequest> requests) override {
-        return no_throw<Decision>([&] { return decide(requests, true); });
+        return no_throw<Decision>([&] { return decide(requests, true, nullptr); });
     }
-    Outcome refund(const ChargeReceipt& receipt) override {
-        return no_throw<Outcome>([&] { return refund_entries(receipt); });
+    Decision charge_with_receipt(std::span<const CounterRequest> requests,
+                                 ChargeReceipt& receipt) override {
+        return no_throw<Decision>([&] { return decide(requests, true, &receipt); });
+    }
+    bool refund(const ChargeReceipt& receipt) override {
+        return no_throw<bool>([&] { return refund_entries(receipt); });
     }
     StatusResult counters_of(const std::string& tracked_value) override {
         return no_throw<StatusResult>([&] { return status_of(tracked_value); });
@@ -55,13 +59,13 @@ public:
             return status([](const CounterId&) { return true; }, max);
         });
     }
-    Outcome reset(const std::string& tracked_value,
-                  const std::optional<std::string>& policy) override {
-        return no_throw<Outcome>([&] { return erase(tracked_value, policy); });
+    ResetResult reset(const std::string& tracked_value,
+                      const std::optional<std::string>& policy) override {
+        return no_throw<ResetResult>([&] { return erase(tracked_value, policy); });
     }
 
 private:
-    Outcome refund_entries(const ChargeReceipt& receipt) {
+    bool refund_entries(const ChargeReceipt& receipt) {
         const std::int64_t now = now_ms();
         std::lock_guard lock(mutex_);
         for (const auto& entry : receipt.entries) {
@@ -75,7 +79,7 @@ private:
             bucket->second -= std::min(bucket->second, entry.cost);
             if (bucket->second == 0) c.buckets.erase(bucket);
         }
-        return Outcome::admitted;
+        return true;
     }
 
     StatusResult status_of(const std::string& tracked_value) {
@@ -85,7 +89,7 @@ private:
         }, std::numeric_limits<std::size_t>::max());
     }
 
-    Outcome erase(const std::string& tracked_value, const std::optional<std::string>& policy) {
+    ResetResult erase(const std::string& tracked_value, const std::optional<std::string>& policy) {
         const std::string wanted = key_layout::escape_tracked_value(tracked_value);
         std::lock_guard lock(mutex_);
         std::erase_if(counters_, [&](const auto& entry) {
@@ -93,7 +97,9 @@ private:
             return id && key_layout::escape_tracked_value(id->tracked_value) == wanted &&
                    (!policy || id->policy == *policy);
         });
-        return Outcome::admitted;
+        ResetResult done;
+        done.status = AdminStatus::ok;
+        return done;
     }
 
     std::int64_t now_ms() const {
@@ -124,8 +130,10 @@ private:
         return wm::bucket_stops_counting_at(s.bucket, s.bucket - s.first, c.g_ms);
     }
 
-    Decision decide(std::span<const CounterRequest> requests, bool charge) {
+    // An admitted charge fills `receipt` when given.
+    Decision decide(std::span<const CounterRequest> requests, bool charge, ChargeReceipt* receipt) {
         Decision d;
+        if (receipt) receipt->entries.clear();
         for (const auto& r : requests)
             if (r.counter.window_seconds == 0) {
                 d.error = "counter " + counter_key(prefix_, r.counter) + " has a zero window";
@@ -197,7 +205,7 @@ private:
             c.buckets.erase(c.buckets.begin(), c.buckets.lower_bound(p.standing.first));
             c.buckets[p.standing.bucket] += r.cost;
             c.newest = p.standing.bucket;
-            d.receipt.entries.push_back({r.counter, p.standing.bucket, r.cost});
+            if (receipt) receipt->entries.push_back({r.counter, p.standing.bucket, r.cost});
         }
         if (++charges_since_sweep_ >= 4096) sweep_idle(now);
         return d;
@@ -232,7 +240,7 @@ private:
         std::sort(result.counters.begin(), result.counters.end(),
                   [](const CounterStatus& a, const CounterStatus& b) { return a.count > b.count; });
         if (result.counters.size() > max) result.counters.resize(max);
-        result.outcome = Outcome::admitted;
+        result.status = AdminStatus::ok;
         return result;
     }
 
@@ -246,8 +254,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<QuotaStore> make_memory_store(const StoreOptions& options) {
-    return std::make_unique<MemoryStore>(options);
+std::unique_ptr<StoreBackend> make_memory_store(const StoreOptions& options, const TestHooks& hooks) {
+    return std::make_unique<MemoryStore>(options, hooks);
 }
 
 }  // namespace quotamilter::store

@@ -4,10 +4,10 @@
 
 #include <memory>
 
-#include "store/quota_store.h"
+#include "store/store_backend.h"
 
 namespace quotamilter::store {
 
-std::unique_ptr<QuotaStore> make_memory_store(const StoreOptions& options);
+std::unique_ptr<StoreBackend> make_memory_store(const StoreOptions& options, const TestHooks& hooks);
 
 }  // namespace quotamilter::store

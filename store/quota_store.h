@@ -1,16 +1,19 @@
-// Counters behind the quotas: one interface, a Redis implementation and an
-// in-memory one. Knows nothing of rule files or libmilter: a counter is
-// identified by plain strings and numbers.
+// Counters behind the quotas, as the filter core uses them on every message:
+// check (read-only) and charge (all or none). Knows nothing of rule files or
+// libmilter: a counter is identified by plain strings and numbers.
+//
+// The admin operations (`status`, `reset`) are another interface,
+// store/counter_admin.h; both are opened from the same StoreOptions and may
+// be the same object (every implementation is both: store/store_backend.h).
+// Tests open a store with a simulated clock through store/testing.h.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
-#include <vector>
 
 namespace quotamilter::store {
 
@@ -32,17 +35,8 @@ struct CounterRequest {
     std::uint64_t cost = 0;      // units this message adds
 };
 
+// What check() and charge() decided.
 enum class Outcome { admitted, refused, store_error };
-
-// What charge() did, so it can be undone by refund().
-struct ChargeReceipt {
-    struct Entry {
-        CounterId counter;
-        std::int64_t bucket_ms = 0;  // which bucket was charged
-        std::uint64_t cost = 0;
-    };
-    std::vector<Entry> entries;
-};
 
 struct Decision {
     Outcome outcome = Outcome::store_error;
@@ -57,25 +51,10 @@ struct Decision {
     std::optional<std::chrono::milliseconds> retry_after;
 
     std::string error;           // store_error: what failed, for the log
-    ChargeReceipt receipt;       // admitted by charge(): what refund() undoes
 };
 
-struct CounterStatus {
-    CounterId counter;
-    std::uint64_t count = 0;     // units counted in the window now
-    std::optional<std::chrono::milliseconds> next_free;  // when the oldest counted units stop counting
-};
-
-struct StatusResult {
-    Outcome outcome = Outcome::store_error;  // admitted = ok
-    std::vector<CounterStatus> counters;
-    std::string error;
-    // The key space was larger than one bounded scan: the list may be partial.
-    bool truncated = false;
-};
-
-// Every call is thread-safe and bounded by the store timeout. No call throws:
-// failures are Outcome::store_error.
+// The hot path. Every call is thread-safe and bounded by the store timeout.
+// No call throws: failures are Outcome::store_error.
 class QuotaStore {
 public:
     virtual ~QuotaStore() = default;
@@ -84,15 +63,6 @@ public:
     virtual Decision check(std::span<const CounterRequest> requests) = 0;
     // All or none: charges every request if all fit, else charges nothing.
     virtual Decision charge(std::span<const CounterRequest> requests) = 0;
-    // Undoes a charge (units still in the window are removed). admitted = ok.
-    virtual Outcome refund(const ChargeReceipt& receipt) = 0;
-
-    // Counters whose tracked value is `tracked_value` (all policies), for `status`.
-    virtual StatusResult counters_of(const std::string& tracked_value) = 0;
-    // The `max` counters with the most units, for `status` without a key.
-    virtual StatusResult most_loaded(std::size_t max) = 0;
-    // Deletes the counters of `tracked_value` (of one policy when given); admitted = ok.
-    virtual Outcome reset(const std::string& tracked_value, const std::optional<std::string>& policy) = 0;
 };
 
 struct StoreOptions {
@@ -100,17 +70,11 @@ struct StoreOptions {
     std::chrono::milliseconds timeout{250};          // connect and command
     std::string key_prefix = "qm:";
     std::size_t pool_size = 64;                      // most Redis connections shared by worker threads (opened as needed)
-    // Tests only: a simulated clock in ms since the epoch, used instead of
-    // Redis' TIME (or the system clock for memory:).
-    std::function<std::int64_t()> simulated_clock_ms;
-    // Tests only: a deliberately broken window that counts this many buckets
-    // more (+1) or fewer (-1) than it should, so that the property test can
-    // show it catches over-admission (-1) and unjustified refusals (+1).
-    int test_counted_buckets_offset = 0;
 };
 
-// Throws std::invalid_argument for a malformed URL. Never connects eagerly:
-// a Redis that is down at start is a store_error on first use, not a crash.
+// Throws std::invalid_argument for a malformed URL or option. Never connects
+// eagerly: a Redis that is down at start is a store_error on first use, not
+// a crash.
 std::unique_ptr<QuotaStore> open_store(const StoreOptions& options);
 
 // The Redis key of a counter, e.g. "qm:{user1@hudedu.net}:user1_ratelimit:sender:messages:1800s".

@@ -6,10 +6,10 @@
 namespace quotamilter::store {
 namespace {
 
-class RedisStore final : public QuotaStore {
+class RedisStore final : public StoreBackend {
 public:
-    RedisStore(std::unique_ptr<RedisLink> master, const StoreOptions& options)
-        : master_(std::move(master)), commands_(options) {}
+    RedisStore(std::unique_ptr<RedisLink> master, const StoreOptions& options, const TestHooks& hooks)
+        : master_(std::move(master)), commands_(options, hooks) {}
 
     Decision check(std::span<const CounterRequest> requests) override {
         return no_throw<Decision>(
@@ -19,13 +19,16 @@ public:
         return no_throw<Decision>(
             [&] { return commands_.decide(*master_, requests, true, commands_.deadline()); });
     }
+    Decision charge_with_receipt(std::span<const CounterRequest> requests,
+                                 ChargeReceipt& receipt) override {
+        return no_throw<Decision>(
+            [&] { return commands_.decide(*master_, requests, true, commands_.deadline(), &receipt); });
+    }
 
-    Outcome refund(const ChargeReceipt& receipt) override {
-        return no_throw<Outcome>([&] {
+    bool refund(const ChargeReceipt& receipt) override {
+        return no_throw<bool>([&] {
             std::string error;
-            return commands_.refund(*master_, receipt.entries, commands_.deadline(), error)
-                       ? Outcome::admitted
-                       : Outcome::store_error;
+            return commands_.refund(*master_, receipt.entries, commands_.deadline(), error);
         });
     }
 
@@ -43,13 +46,11 @@ public:
         });
     }
 
-    Outcome reset(const std::string& tracked_value,
-                  const std::optional<std::string>& policy) override {
-        return no_throw<Outcome>([&] {
-            std::string error;
-            bool truncated = false;
-            const bool ok = commands_.reset(*master_, tracked_value, policy, truncated, error);
-            return ok && !truncated ? Outcome::admitted : Outcome::store_error;
+    ResetResult reset(const std::string& tracked_value,
+                      const std::optional<std::string>& policy) override {
+        return no_throw<ResetResult>([&] {
+            RedisLink* const nodes[] = {master_.get()};
+            return commands_.reset(nodes, tracked_value, policy);
         });
     }
 
@@ -60,9 +61,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<QuotaStore> make_redis_store(std::unique_ptr<RedisLink> master,
-                                             const StoreOptions& options) {
-    return std::make_unique<RedisStore>(std::move(master), options);
+std::unique_ptr<StoreBackend> make_redis_store(std::unique_ptr<RedisLink> master,
+                                               const StoreOptions& options, const TestHooks& hooks) {
+    return std::make_unique<RedisStore>(std::move(master), options, hooks);
 }
 
 }  // namespace quotamilter::store

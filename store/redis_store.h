@@ -6,12 +6,12 @@
 
 #include <memory>
 
-#include "store/quota_store.h"
+#include "store/store_backend.h"
 #include "store/redis_link.h"
 
 namespace quotamilter::store {
 
-std::unique_ptr<QuotaStore> make_redis_store(std::unique_ptr<RedisLink> master,
-                                             const StoreOptions& options);
+std::unique_ptr<StoreBackend> make_redis_store(std::unique_ptr<RedisLink> master,
+                                               const StoreOptions& options, const TestHooks& hooks);
 
 }  // namespace quotamilter::store

@@ -1,7 +1,10 @@
 // The bucket arithmetic of the sliding windows, shared by the in-memory store
 // (which runs it here) and the Redis store (which computes the per-quota
-// constants here and passes them to the Lua scripts as ARGV), so that the two
-// implementations cannot drift apart.
+// constants here and passes them to every Lua script as ARGV), so that the two
+// implementations cannot drift apart. bucket_width_ms() is the authority for
+// the width: store/lua/count.lua repeats the rule only for operators who run
+// it by hand with the window alone (tests/store/store_redis_test.cpp pins the
+// two to each other).
 //
 // A window of W ms is cut into k buckets of g = W/k ms, k being the smallest
 // divisor of W in [60, 100] (100 always divides W = 1000 * seconds), so

@@ -47,13 +47,6 @@ public:
         calls.push_back({"charge", {requests.begin(), requests.end()}});
         return decide(requests, true);
     }
-    store::Outcome refund(const store::ChargeReceipt&) override { return store::Outcome::admitted; }
-    store::StatusResult counters_of(const std::string&) override { return {}; }
-    store::StatusResult most_loaded(std::size_t) override { return {}; }
-    store::Outcome reset(const std::string&, const std::optional<std::string>&) override {
-        counts_.clear();
-        return store::Outcome::admitted;
-    }
 
 private:
     static std::string key(const store::CounterId& id) { return id.policy + "|" + id.unit + "|" + id.tracked_value; }

@@ -1,7 +1,7 @@
 // The filter core driven without an MTA: when it refuses, what it charges.
 #include "session_fixture.h"
 
-#include "store/quota_store.h"
+#include "store/testing.h"
 
 #include <doctest/doctest.h>
 
@@ -14,10 +14,10 @@ using Action = FilterAnswer::Action;
 
 namespace {
 
-std::unique_ptr<quotamilter::store::QuotaStore> memory_store() {
+std::unique_ptr<quotamilter::store::StoreBackend> memory_store() {
     quotamilter::store::StoreOptions options;
     options.url = "memory:";
-    return quotamilter::store::open_store(options);
+    return quotamilter::store::open_store_for_tests(options);
 }
 
 const std::vector<std::string> kNoParams;
@@ -132,7 +132,7 @@ TEST_CASE("a 6-recipient message counts 1 message and 6 recipients (memory store
     REQUIRE(t.reached_eom);
     CHECK(t.eom.action == Action::continue_);
     auto status = memory->counters_of("a@hudedu.net");
-    REQUIRE(status.outcome == quotamilter::store::Outcome::admitted);
+    REQUIRE(status.status == quotamilter::store::AdminStatus::ok);
     std::uint64_t messages = 0, recipients = 0;
     for (const auto& counter : status.counters) {
         if (counter.counter.unit == "messages") messages = counter.count;

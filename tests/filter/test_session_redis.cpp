@@ -4,7 +4,7 @@
 #include "redis_server.h"
 #include "session_fixture.h"
 
-#include "store/quota_store.h"
+#include "store/testing.h"
 
 #include <doctest/doctest.h>
 
@@ -30,12 +30,12 @@ const char* kRules = R"({
   ]
 })";
 
-std::unique_ptr<quotamilter::store::QuotaStore> redis_store(const RedisServer& redis) {
+std::unique_ptr<quotamilter::store::StoreBackend> redis_store(const RedisServer& redis) {
     quotamilter::store::StoreOptions options;
     options.url = redis.url();
     options.timeout = std::chrono::milliseconds(250);
     options.key_prefix = "qmtest:";
-    return quotamilter::store::open_store(options);
+    return quotamilter::store::open_store_for_tests(options);
 }
 
 // Bound for one milter callback while Redis is down: the store timeout plus
@@ -77,7 +77,7 @@ TEST_CASE("Redis: messages and recipients counted once, refusals at MAIL and RCP
     CHECK(send_message(*session, "a@hudedu.net", {"r6@x.example"}).rcpts.at(0).action == Action::tempfail);
 
     auto status = store->counters_of("a@hudedu.net");
-    REQUIRE(status.outcome == quotamilter::store::Outcome::admitted);
+    REQUIRE(status.status == quotamilter::store::AdminStatus::ok);
     std::uint64_t messages = 0, recipients = 0;
     for (const auto& c : status.counters) {
         if (c.counter.unit == "messages") messages = c.count;

@@ -60,10 +60,6 @@ public:
     store::Outcome next = store::Outcome::admitted;
     store::Decision check(std::span<const store::CounterRequest>) override { return decision(); }
     store::Decision charge(std::span<const store::CounterRequest>) override { return decision(); }
-    store::Outcome refund(const store::ChargeReceipt&) override { return next; }
-    store::StatusResult counters_of(const std::string&) override { return {}; }
-    store::StatusResult most_loaded(std::size_t) override { return {}; }
-    store::Outcome reset(const std::string&, const std::optional<std::string>&) override { return next; }
 
 private:
     store::Decision decision() const {
@@ -112,14 +108,11 @@ TEST_CASE("every store call is timed into the histogram; failed calls count as s
     measured->charge(requests);
     inner.next = store::Outcome::store_error;
     measured->charge(requests);
-    CHECK(measured->refund({}) == store::Outcome::store_error);
 
     const std::string text = http_get(port, "/metrics");
     CHECK(sample(text, R"(quotamilter_store_call_seconds_count{operation="check"})") == 1);
     CHECK(sample(text, R"(quotamilter_store_call_seconds_count{operation="charge"})") == 2);
-    CHECK(sample(text, R"(quotamilter_store_call_seconds_count{operation="refund"})") == 1);
     CHECK(sample(text, R"(quotamilter_store_errors_total{operation="charge"})") == 1);
-    CHECK(sample(text, R"(quotamilter_store_errors_total{operation="refund"})") == 1);
     CHECK(text.find(R"(quotamilter_store_errors_total{operation="check"})") == std::string::npos);
 }
 

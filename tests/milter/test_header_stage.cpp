@@ -3,7 +3,7 @@
 // others, monitor mode, hostile headers (many, long), and what is negotiated.
 #include "milter/negotiation.h"
 #include "session_fixture.h"
-#include "store/memory_store.h"
+#include "store/quota_store.h"
 
 #include <libmilter/mfapi.h>
 
@@ -63,7 +63,7 @@ Outcome deliver(filter::Session& session, const Message& message, bool send_head
 
 struct MemoryFixture {
     MemoryFixture(const std::string& rules, filter::FilterSettings settings = {})
-        : store(store::make_memory_store(memory_options())), fixture(rules, settings, store.get()) {}
+        : store(store::open_store(memory_options())), fixture(rules, settings, store.get()) {}
     static store::StoreOptions memory_options() {
         store::StoreOptions options;
         options.url = "memory:";

@@ -19,7 +19,7 @@
 
 #include "redis_server.h"
 #include "sim_clock.h"
-#include "store/quota_store.h"
+#include "store/testing.h"
 
 using namespace quotamilter;
 using namespace quotamilter::store;
@@ -27,10 +27,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-StoreOptions options_for(const std::string& url, std::function<std::int64_t()> clock = {}) {
+StoreOptions options_for(const std::string& url) {
     StoreOptions options;
     options.url = url;
-    options.simulated_clock_ms = std::move(clock);
     return options;
 }
 
@@ -107,7 +106,9 @@ int main(int argc, char** argv) {
     // 2. Memory, with a simulated clock so the window can be filled at once.
     redis.cli({"FLUSHALL"});
     test::SimClock clock;
-    auto filled = open_store(options_for(redis.url(), clock.function()));
+    TestHooks hooks;
+    hooks.simulated_clock_ms = clock.function();
+    auto filled = open_store_for_tests(options_for(redis.url()), hooks);
     const CounterRequest quota{{"user1_ratelimit", "sender", "messages", 1800, "user1@hudedu.net"}, 50, 1};
     for (int i = 0; i < 50; ++i) {  // 50 units, one every 36 s: 50 of the 61 buckets
         filled->charge({&quota, 1});

@@ -11,7 +11,8 @@
 
 namespace quotamilter::test {
 
-using OpenStoreWithOptions = std::function<std::unique_ptr<store::QuotaStore>(store::StoreOptions)>;
+// Opens a fresh, empty store with these test hooks.
+using OpenStoreWithHooks = std::function<std::unique_ptr<store::StoreBackend>(const store::TestHooks&)>;
 
 inline constexpr std::chrono::milliseconds property_time_limit{8000};
 
@@ -30,11 +31,11 @@ inline std::string describe(const std::vector<std::uint32_t>& windows) {
 }
 
 // The store under test never over-admits and never refuses without cause.
-inline void property_holds(const OpenStoreWithOptions& open, std::size_t messages) {
+inline void property_holds(const OpenStoreWithHooks& open, std::size_t messages) {
     std::uint32_t seed = 1;
     for (const auto& windows : property_window_sets()) {
         SimClock clock;
-        auto store = open(store_options("", clock.function()));
+        auto store = open(clock_hooks(clock));
         const auto report = run_window_property(*store, clock, seed++, windows, messages,
                                                 property_time_limit);
         MESSAGE("windows " << describe(windows) << ": " << describe(report));
@@ -48,15 +49,13 @@ inline void property_holds(const OpenStoreWithOptions& open, std::size_t message
 
 // The same test on a store that counts one bucket too few must fail (a): the
 // property test can catch over-admission.
-inline void property_catches_one_bucket_too_few(const OpenStoreWithOptions& open,
+inline void property_catches_one_bucket_too_few(const OpenStoreWithHooks& open,
                                                 std::size_t messages) {
     std::uint32_t seed = 1;
     std::size_t caught = 0;
     for (const auto& windows : property_window_sets()) {
         SimClock clock;
-        auto options = store_options("", clock.function());
-        options.test_counted_buckets_offset = -1;
-        auto store = open(options);
+        auto store = open(clock_hooks(clock, -1));
         const auto report = run_window_property(*store, clock, seed++, windows, messages,
                                                 property_time_limit);
         MESSAGE("one bucket too few, windows " << describe(windows) << ": " << describe(report));
@@ -71,15 +70,13 @@ inline void property_catches_one_bucket_too_few(const OpenStoreWithOptions& open
 // And a store that counts one bucket too many must fail (b): the property
 // test can catch refusals without cause (the extra bucket stretches the
 // counted span up to W + 2g, beyond W + W/60).
-inline void property_catches_one_bucket_too_many(const OpenStoreWithOptions& open,
+inline void property_catches_one_bucket_too_many(const OpenStoreWithHooks& open,
                                                  std::size_t messages) {
     std::uint32_t seed = 1;
     std::size_t caught = 0;
     for (const auto& windows : property_window_sets()) {
         SimClock clock;
-        auto options = store_options("", clock.function());
-        options.test_counted_buckets_offset = 1;
-        auto store = open(options);
+        auto store = open(clock_hooks(clock, 1));
         const auto report = run_window_property(*store, clock, seed++, windows, messages,
                                                 property_time_limit);
         MESSAGE("one bucket too many, windows " << describe(windows) << ": " << describe(report));

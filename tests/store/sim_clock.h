@@ -1,4 +1,4 @@
-// A simulated clock for the stores (StoreOptions::simulated_clock_ms).
+// A simulated clock for the stores (TestHooks::simulated_clock_ms, store/testing.h).
 #pragma once
 
 #include <atomic>

@@ -29,7 +29,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 }
 
 // What check() counts for one counter: a limit of 0 makes it refuse and say.
-std::optional<std::uint64_t> counted(QuotaStore& store, const CounterId& id) {
+std::optional<std::uint64_t> counted(StoreBackend& store, const CounterId& id) {
     const CounterRequest probe{id, 0, 1};
     const auto d = store.check({&probe, 1});
     if (d.outcome != Outcome::refused) return std::nullopt;
@@ -56,7 +56,7 @@ struct FailoverRun {
 // each, at most 20,000); after 700 ms `kill` runs; then until `probe` is
 // admitted again (at most 30 s, REQUIREd) and one more second of traffic.
 FailoverRun run_failover(int threads, const std::function<Decision(int)>& charge, const std::function<void()>& kill,
-                         QuotaStore& store, const CounterRequest& probe) {
+                         StoreBackend& store, const CounterRequest& probe) {
     FailoverRun run;
     run.records.resize(static_cast<std::size_t>(threads));
     std::atomic<bool> stop{false};
@@ -125,7 +125,7 @@ void check_failover_gap(const char* what, const FailoverRun& run) {
 // kill may be lost (at most those in flight, about one per thread); never
 // more counted than admitted, but for calls that failed after Redis applied
 // them. Thread t charged traffic[t] alone.
-void check_units_lost(QuotaStore& store, const FailoverRun& run, const std::vector<CounterRequest>& traffic) {
+void check_units_lost(StoreBackend& store, const FailoverRun& run, const std::vector<CounterRequest>& traffic) {
     std::size_t lost = 0;
     for (std::size_t t = 0; t < traffic.size(); ++t) {
         std::size_t admitted = 0, failed = 0;
@@ -148,7 +148,7 @@ TEST_SUITE("sentinel") {
 
 TEST_CASE("Sentinel URL: decisions go to the master the Sentinels name") {
     test::SentinelGroup group;
-    auto store = open_store(test::store_options(group.url()));
+    auto store = open_store_for_tests(test::store_options(group.url()));
     const CounterRequest req{test::counter("s1@example.com", 60), 2, 1};
     CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
     CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
@@ -156,7 +156,7 @@ TEST_CASE("Sentinel URL: decisions go to the master the Sentinels name") {
     CHECK(group.master().cli({"EXISTS", counter_key("qm:", req.counter)}).starts_with("1"));
     CHECK(store->counters_of("s1@example.com").counters.size() == 1);
     // An unknown master name: a store_error that says so, not a hang.
-    auto unknown = open_store(test::store_options(group.url() + "-nope"));
+    auto unknown = open_store_for_tests(test::store_options(group.url() + "-nope"));
     const auto d = unknown->check({&req, 1});
     CHECK(d.outcome == Outcome::store_error);
     CHECK(d.error.find("does not know master") != std::string::npos);
@@ -167,7 +167,7 @@ TEST_CASE("Sentinel: the master killed mid-traffic; decisions resume after the f
     group.wait_until_failover_ready(25s);
     auto options = test::store_options(group.url());
     options.timeout = 250ms;
-    auto store = open_store(options);
+    auto store = open_store_for_tests(options);
 
     // Written and replicated before the failover: must survive it.
     const CounterRequest kept{test::counter("kept@example.com", 3600), 100, 1};
@@ -211,7 +211,7 @@ bool wait_until_switched(test::SentinelGroup& group, std::chrono::seconds limit)
 TEST_CASE("Sentinel: a master demoted by a failover (READONLY, or a dropped connection): the store follows within the call") {
     test::SentinelGroup group;
     group.wait_until_failover_ready(25s);
-    auto store = open_store(test::store_options(group.url()));
+    auto store = open_store_for_tests(test::store_options(group.url()));
     const CounterRequest req{test::counter("demoted@example.com", 3600), 100, 1};
     REQUIRE(store->charge({&req, 1}).outcome == Outcome::admitted);  // pooled connections on the master
     group.wait_for_replica(5s);
@@ -231,7 +231,7 @@ TEST_CASE("Sentinel with AUTH: master and replica require a password (the Sentin
     const std::string url = group.url();
     REQUIRE(url.find(":s3cret-sentinel@") != std::string::npos);
     const CounterRequest req{test::counter("auth@example.com", 3600), 2, 1};
-    auto store = open_store(test::store_options(url));
+    auto store = open_store_for_tests(test::store_options(url));
     CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
     CHECK(store->charge({&req, 1}).outcome == Outcome::admitted);
     CHECK(store->charge({&req, 1}).outcome == Outcome::refused);
@@ -243,7 +243,7 @@ TEST_CASE("Sentinel with AUTH: master and replica require a password (the Sentin
     wrong.replace(wrong.find(":s3cret-sentinel@"), std::string(":s3cret-sentinel@").size(), ":wrong@");
     for (const auto& bad_url : {wrong, "redis+sentinel://" + url.substr(url.find('@') + 1)}) {
         CAPTURE(bad_url);
-        auto bad = open_store(test::store_options(bad_url));
+        auto bad = open_store_for_tests(test::store_options(bad_url));
         const auto d = bad->charge({&req, 1});
         CHECK(d.outcome == Outcome::store_error);
         INFO(d.error);
@@ -303,7 +303,7 @@ TEST_CASE("the store contract, in a Redis Cluster") {
     auto& cluster = shared_cluster();
     test::run_store_contract([&](test::SimClock& clock) {
         cluster.flush_all();
-        return open_store(test::store_options(cluster.url(), clock.function()));
+        return open_store_for_tests(test::store_options(cluster.url()), test::clock_hooks(clock));
     });
 }
 
@@ -311,16 +311,16 @@ TEST_CASE("Cluster: a message over two slots is charged per slot, refunded when 
     auto& cluster = shared_cluster();
     cluster.flush_all();
     test::SimClock clock;
-    auto store = open_store(test::store_options(cluster.url(), clock.function()));
+    auto store = open_store_for_tests(test::store_options(cluster.url()), test::clock_hooks(clock));
     const CounterId sender{"p", "sender", "messages", 3600, "a@example.com"};
     const CounterId net{"p", "client_net", "messages", 3600, "192.0.2.0/24"};
     REQUIRE(slot_of(sender) != slot_of(net));
     const std::vector<CounterRequest> message{{sender, 10, 1}, {net, 1, 1}};
-    const auto first = store->charge(message);
-    REQUIRE(first.outcome == Outcome::admitted);
-    REQUIRE(first.receipt.entries.size() == 2);
-    CHECK(first.receipt.entries[0].counter == sender);  // request order
-    CHECK(first.receipt.entries[1].counter == net);
+    ChargeReceipt first;
+    REQUIRE(store->charge_with_receipt(message, first).outcome == Outcome::admitted);
+    REQUIRE(first.entries.size() == 2);
+    CHECK(first.entries[0].counter == sender);  // request order
+    CHECK(first.entries[1].counter == net);
     const auto refused = store->charge(message);  // the net is full: the sender's charge is undone
     REQUIRE(refused.outcome == Outcome::refused);
     CHECK(refused.refused_index == 1);
@@ -335,7 +335,7 @@ TEST_CASE("Cluster: a message over two slots is charged per slot, refunded when 
     REQUIRE(checked.outcome == Outcome::refused);
     CHECK(checked.refused_index == 0);
     // Refund of a receipt over two slots.
-    CHECK(store->refund(first.receipt) == Outcome::admitted);
+    CHECK(store->refund(first));
     CHECK(counted(*store, sender) == std::optional<std::uint64_t>(0));
     CHECK(counted(*store, net) == std::optional<std::uint64_t>(0));
 }
@@ -347,7 +347,7 @@ TEST_CASE("Cluster: 32 threads, values on every master: exactly the limit admitt
     // generous timeout, so that this test is about counting, not speed.
     auto options = test::store_options(cluster.url());
     options.timeout = 2s;
-    auto store = open_store(options);
+    auto store = open_store_for_tests(options);
     const auto senders = spread_values(cluster, "exact", 64);
     const auto nets = spread_values(cluster, "net", 8);
     constexpr std::uint64_t sender_limit = 5, net_limit = 30;
@@ -429,7 +429,7 @@ TEST_CASE("Cluster: a two-slot charge that one slot refuses leaves the other slo
             CAPTURE(refusing_first);
             cluster.flush_all();
             test::SimClock clock;
-            auto store = open_store(test::store_options(cluster.url(), clock.function()));
+            auto store = open_store_for_tests(test::store_options(cluster.url()), test::clock_hooks(clock));
             const auto [full_value, open_value] = value_pair(cluster, same_node, same_node ? "same" : "apart");
             const CounterId full = test::counter(full_value, 3600), open = test::counter(open_value, 3600);
             // `full` at its limit of 2; `open` holds 3 of 100.
@@ -441,14 +441,15 @@ TEST_CASE("Cluster: a two-slot charge that one slot refuses leaves the other slo
             std::vector<CounterRequest> message{{open, 100, 5}, {full, 2, 1}};
             if (refusing_first) std::swap(message[0], message[1]);
             for (int attempt = 0; attempt < 3; ++attempt) {
-                const auto d = store->charge(message);
+                ChargeReceipt receipt;
+                const auto d = store->charge_with_receipt(message, receipt);
                 INFO(d.error);
                 REQUIRE(d.outcome == Outcome::refused);
                 CHECK(d.error.empty());
                 CHECK(d.refused_index == (refusing_first ? 0u : 1u));
                 CHECK(d.count == 2);
                 CHECK(d.limit == 2);
-                CHECK(d.receipt.entries.empty());
+                CHECK(receipt.entries.empty());
                 // The admitting slot was charged 5 and refunded: still 3.
                 CHECK(counted(*store, open) == std::optional<std::uint64_t>(3));
                 CHECK(counted(*store, full) == std::optional<std::uint64_t>(2));
@@ -462,11 +463,11 @@ TEST_CASE("Cluster: a two-slot charge that one slot refuses leaves the other slo
             CHECK(counted(*store, open) == std::optional<std::uint64_t>(3));
             // And both fitting: both charged, receipt in request order.
             const std::vector<CounterRequest> fits{{open, 100, 1}, {full, 3, 1}};
-            const auto ok = store->charge(fits);
-            REQUIRE(ok.outcome == Outcome::admitted);
-            REQUIRE(ok.receipt.entries.size() == 2);
-            CHECK(ok.receipt.entries[0].counter == open);
-            CHECK(ok.receipt.entries[1].counter == full);
+            ChargeReceipt ok;
+            REQUIRE(store->charge_with_receipt(fits, ok).outcome == Outcome::admitted);
+            REQUIRE(ok.entries.size() == 2);
+            CHECK(ok.entries[0].counter == open);
+            CHECK(ok.entries[1].counter == full);
             CHECK(counted(*store, open) == std::optional<std::uint64_t>(4));
             CHECK(counted(*store, full) == std::optional<std::uint64_t>(3));
         }
@@ -479,7 +480,7 @@ TEST_CASE("Cluster: concurrent two-slot charges from 16 threads: counters equal 
     auto options = test::store_options(cluster.url());
     options.timeout = 2s;  // about counting, not speed (busy 2-core machine)
     options.pool_size = 4;  // fewer connections than threads: they also queue for leases
-    auto store = open_store(options);
+    auto store = open_store_for_tests(options);
     const auto senders = spread_values(cluster, "pair", 16);
     const CounterId net{"p", "client_net", "messages", 3600, "198.51.100.0/24"};
     constexpr std::uint64_t sender_limit = 6, net_limit = 50;
@@ -525,7 +526,7 @@ TEST_CASE("Cluster with AUTH: every node requires a password") {
     test::ClusterGroup cluster(3, 0, "s3cret-cluster");
     const std::string url = cluster.url();
     REQUIRE(url.find(":s3cret-cluster@") != std::string::npos);
-    auto store = open_store(test::store_options(url));
+    auto store = open_store_for_tests(test::store_options(url));
     const auto values = spread_values(cluster, "auth", 30);
     // Every master, and a message over two slots (sent at once).
     for (const auto& v : values) {
@@ -538,9 +539,9 @@ TEST_CASE("Cluster with AUTH: every node requires a password") {
     CHECK(store->charge(two).outcome == Outcome::admitted);
     CHECK(store->check(two).outcome == Outcome::admitted);
     const auto loaded = store->most_loaded(100);
-    CHECK(loaded.outcome == Outcome::admitted);
+    CHECK(loaded.status == AdminStatus::ok);
     CHECK(loaded.counters.size() == values.size() + 2);
-    CHECK(store->reset(values[0], std::nullopt) == Outcome::admitted);
+    CHECK(store->reset(values[0], std::nullopt).status == AdminStatus::ok);
     CHECK(counted(*store, two[0].counter) == std::optional<std::uint64_t>(0));
 
     std::string wrong = url;
@@ -548,13 +549,13 @@ TEST_CASE("Cluster with AUTH: every node requires a password") {
     const std::string none = "redis+cluster://" + url.substr(url.find('@') + 1);
     for (const auto& bad_url : {wrong, none}) {
         CAPTURE(bad_url);
-        auto bad = open_store(test::store_options(bad_url));
+        auto bad = open_store_for_tests(test::store_options(bad_url));
         for (const auto& d : {bad->charge({&two[0], 1}), bad->charge(two), bad->check(two)}) {
             CHECK(d.outcome == Outcome::store_error);
             INFO(d.error);
             CHECK((d.error.find("AUTH") != std::string::npos || d.error.find("NOAUTH") != std::string::npos));
         }
-        CHECK(bad->most_loaded(10).outcome == Outcome::store_error);
+        CHECK(bad->most_loaded(10).status == AdminStatus::store_error);
     }
     // Nothing was charged by the refused connections.
     CHECK(counted(*store, two[1].counter) == std::optional<std::uint64_t>(1));
@@ -569,7 +570,7 @@ TEST_CASE("Cluster: resharding during traffic: a bounded few store errors, no ov
     // one timeout into up to 1 s of fast failures for that node.
     auto options = test::store_options(cluster.url());
     options.timeout = 2s;
-    auto store = open_store(options);
+    auto store = open_store_for_tests(options);
     const auto values = spread_values(cluster, "moving", 300);
     constexpr std::uint64_t limit = 40;
     std::vector<std::atomic<std::uint64_t>> admitted(values.size()), failed(values.size());
@@ -630,7 +631,7 @@ TEST_CASE("Cluster: a node stopped: only values in its slots get store_error") {
     test::ClusterGroup cluster;  // a private one: this test stops a node
     auto options = test::store_options(cluster.url());
     options.timeout = 250ms;
-    auto store = open_store(options);
+    auto store = open_store_for_tests(options);
     const auto values = spread_values(cluster, "v", 60);
     const auto lost_slots = cluster.slots_of(2);
     std::vector<CounterRequest> requests;
@@ -667,7 +668,7 @@ TEST_CASE("Cluster: a node stopped: only values in its slots get store_error") {
     CHECK(store->charge(mixed).outcome == Outcome::store_error);
     CHECK(counted(*store, on_kept->counter) == kept_before);
     // status scans the masters it can reach: a store_error, not a hang.
-    CHECK(store->most_loaded(10).outcome == Outcome::store_error);
+    CHECK(store->most_loaded(10).status == AdminStatus::store_error);
 }
 
 }  // TEST_SUITE("cluster")
@@ -685,7 +686,7 @@ TEST_CASE("Cluster with replicas: a master killed mid-traffic; its replica takes
     const auto victim_slots = cluster.slots_of(victim);
     auto options = test::store_options(cluster.url());
     options.timeout = 250ms;
-    auto store = open_store(options);
+    auto store = open_store_for_tests(options);
 
     // Values on the master about to die, and one on a master that stays.
     std::vector<std::string> on_victim;

@@ -91,6 +91,7 @@ TEST_CASE("Redis URLs") {
     auto bad_prefix = test::store_options("memory:");
     bad_prefix.key_prefix = "q{m";
     CHECK_THROWS_AS(open_store(bad_prefix), std::invalid_argument);
+    CHECK_THROWS_AS(open_counter_admin(bad_prefix), std::invalid_argument);
     CHECK(open_store(test::store_options("redis://127.0.0.1:1/0")) != nullptr);  // never connects eagerly
 }
 
@@ -124,7 +125,7 @@ TEST_CASE("Sentinel and Cluster URLs") {
     }
     // Never connects eagerly, whatever the topology.
     CHECK(open_store(test::store_options("redis+sentinel://127.0.0.1:1/m")) != nullptr);
-    CHECK(open_store(test::store_options("redis+cluster://127.0.0.1:1")) != nullptr);
+    CHECK(open_counter_admin(test::store_options("redis+cluster://127.0.0.1:1")) != nullptr);
 }
 
 TEST_CASE("Cluster key slots: CRC16 of the hash tag") {
@@ -147,14 +148,13 @@ TEST_CASE("Cluster key slots: CRC16 of the hash tag") {
 
 TEST_CASE("the store contract, in memory") {
     test::run_store_contract([](test::SimClock& clock) {
-        return open_store(test::store_options("memory:", clock.function()));
+        return open_store_for_tests(test::store_options("memory:"), test::clock_hooks(clock));
     });
 }
 
 namespace {
-std::unique_ptr<QuotaStore> open_memory(StoreOptions options) {
-    options.url = "memory:";
-    return open_store(options);
+std::unique_ptr<StoreBackend> open_memory(const TestHooks& hooks) {
+    return open_store_for_tests(test::store_options("memory:"), hooks);
 }
 }  // namespace
 

@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "sim_clock.h"
-#include "store/quota_store.h"
+#include "store/testing.h"
 #include "store/window_math.h"
 
 namespace quotamilter::test {
@@ -53,7 +53,7 @@ public:
         std::uint64_t limit;
     };
 
-    WindowProperty(store::QuotaStore& store, SimClock& clock, std::uint32_t seed)
+    WindowProperty(store::StoreBackend& store, SimClock& clock, std::uint32_t seed)
         : store_(store), clock_(clock), random_(seed) {}
 
     // One sender's quotas: messages, recipients and bytes over the given windows.
@@ -173,7 +173,8 @@ private:
                 return;
             }
         }
-        const auto d = store_.charge(requests);
+        store::ChargeReceipt receipt;
+        const auto d = store_.charge_with_receipt(requests, receipt);
         if (d.outcome == store::Outcome::store_error) {
             problem(report_.store_errors, "charge: " + d.error);
             return;
@@ -209,7 +210,7 @@ private:
         }
         if (pick(10) == 0) {  // an aborted message: refund at once (or a few ms later)
             clock_.advance(static_cast<std::int64_t>(pick(3)));
-            if (store_.refund(d.receipt) != store::Outcome::admitted) {
+            if (!store_.refund(receipt)) {
                 problem(report_.store_errors, "refund failed");
                 return;
             }
@@ -243,7 +244,7 @@ private:
         return store::counter_key("", r.counter);
     }
 
-    store::QuotaStore& store_;
+    store::StoreBackend& store_;
     SimClock& clock_;
     std::mt19937 random_;
     std::map<std::string, Log> logs_;
@@ -256,7 +257,7 @@ private:
 
 // One run: two senders with a messages, recipients and bytes quota (cycling)
 // per window in `windows`.
-inline PropertyReport run_window_property(store::QuotaStore& store, SimClock& clock,
+inline PropertyReport run_window_property(store::StoreBackend& store, SimClock& clock,
                                           std::uint32_t seed,
                                           const std::vector<std::uint32_t>& windows,
                                           std::size_t max_messages,
