@@ -63,6 +63,95 @@ std::string_view kind_name(Item::Kind kind) {
     return "an item";
 }
 
+namespace {
+
+// "@example.com" (a domain) or "@.example.com" (its subdomains); `prefix` is "@" or "@.".
+bool classify_domain(std::string_view text, std::size_t prefix, Item& item, std::string& error) {
+    const bool subdomains = prefix == 2;
+    item.kind = subdomains ? Item::Kind::subdomains : Item::Kind::domain;
+    item.domain = lower_ascii(text.substr(prefix));
+    while (!item.domain.empty() && item.domain.back() == '.') item.domain.pop_back();
+    if (is_plausible_domain(item.domain)) return true;
+    error = "invalid domain in \"" + std::string(text) + "\" (expected " +
+            (subdomains ? "@.example.com)" : "@example.com)");
+    return false;
+}
+
+bool classify_network(std::string_view text, Item& item, std::string& error) {
+    CidrError why = CidrError::none;
+    auto network = parse_cidr(text, &why);
+    if (network) {
+        item.kind = Item::Kind::network;
+        item.network = *network;
+        return true;
+    }
+    switch (why) {
+        case CidrError::prefix_out_of_range:
+            error = "prefix length out of range in \"" + std::string(text) +
+                    "\" (expected /0../32 for IPv4, /0../128 for IPv6)";
+            break;
+        case CidrError::host_bits_set: {
+            const std::size_t slash = text.find('/');
+            auto address = parse_ip(text.substr(0, slash));
+            const int prefix = std::stoi(std::string(text.substr(slash + 1)));
+            error = "\"" + std::string(text) + "\" has host bits set (did you mean " +
+                    IpNetwork{address->masked(prefix), prefix}.str() + "?)";
+            break;
+        }
+        default:
+            error = "invalid IP address or CIDR \"" + std::string(text) +
+                    "\" (expected 192.0.2.7, 192.0.2.0/24 or 2001:db8::/32)";
+    }
+    return false;
+}
+
+bool classify_name(std::string_view text, Item& item, std::string& error) {
+    item.kind = Item::Kind::name;
+    item.name = lower_ascii(text);
+    for (char c : text) {
+        const unsigned char u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || c == '<' || c == '>' || c == '"' || c == ',' || c == '%' || c == '!') {
+            error = "invalid item \"" + std::string(text) + "\"";
+            return false;
+        }
+    }
+    return true;
+}
+
+// The item's form once "!" is taken off.
+bool classify_form(std::string_view text, Item& item, std::string& error) {
+    if (text == "*") {
+        item.kind = Item::Kind::any;
+        return true;
+    }
+    if (text == "<>") {
+        item.kind = Item::Kind::null_sender;
+        return true;
+    }
+    if (text.front() == '%') {
+        item.kind = Item::Kind::group;
+        item.name = std::string(text.substr(1));
+        if (is_valid_name(item.name)) return true;
+        error = "invalid group reference \"" + std::string(text) + "\" (expected %NAME, NAME of [A-Za-z0-9_.-])";
+        return false;
+    }
+    if (text.size() >= 2 && text.substr(0, 2) == "@.") return classify_domain(text, 2, item, error);
+    if (text.front() == '@') return classify_domain(text, 1, item, error);
+    if (text.find('@') != std::string_view::npos) {
+        item.kind = Item::Kind::address;
+        item.address = normalize_address(text);
+        item.name = lower_ascii(text);
+        if (!item.address.null_sender && !item.address.local.empty() && is_plausible_domain(item.address.domain))
+            return true;
+        error = "invalid address \"" + std::string(text) + "\" (expected user@example.com)";
+        return false;
+    }
+    if (looks_like_ip(text)) return classify_network(text, item, error);
+    return classify_name(text, item, error);
+}
+
+}  // namespace
+
 bool classify_item(std::string_view text, Item& item, std::string& error) {
     item = Item{};
     if (!text.empty() && text.front() == '!') {
@@ -82,88 +171,7 @@ bool classify_item(std::string_view text, Item& item, std::string& error) {
         error = "item \"" + std::string(text) + "\" has leading or trailing blanks";
         return false;
     }
-    if (text == "*") {
-        item.kind = Item::Kind::any;
-        return true;
-    }
-    if (text == "<>") {
-        item.kind = Item::Kind::null_sender;
-        return true;
-    }
-    if (text.front() == '%') {
-        item.kind = Item::Kind::group;
-        item.name = std::string(text.substr(1));
-        if (!is_valid_name(item.name)) {
-            error = "invalid group reference \"" + std::string(text) + "\" (expected %NAME, NAME of [A-Za-z0-9_.-])";
-            return false;
-        }
-        return true;
-    }
-    if (text.size() >= 2 && text.substr(0, 2) == "@.") {
-        item.kind = Item::Kind::subdomains;
-        item.domain = lower_ascii(text.substr(2));
-        while (!item.domain.empty() && item.domain.back() == '.') item.domain.pop_back();
-        if (!is_plausible_domain(item.domain)) {
-            error = "invalid domain in \"" + std::string(text) + "\" (expected @.example.com)";
-            return false;
-        }
-        return true;
-    }
-    if (text.front() == '@') {
-        item.kind = Item::Kind::domain;
-        item.domain = lower_ascii(text.substr(1));
-        while (!item.domain.empty() && item.domain.back() == '.') item.domain.pop_back();
-        if (!is_plausible_domain(item.domain)) {
-            error = "invalid domain in \"" + std::string(text) + "\" (expected @example.com)";
-            return false;
-        }
-        return true;
-    }
-    if (text.find('@') != std::string_view::npos) {
-        item.kind = Item::Kind::address;
-        item.address = normalize_address(text);
-        item.name = lower_ascii(text);
-        if (item.address.null_sender || item.address.local.empty() || !is_plausible_domain(item.address.domain)) {
-            error = "invalid address \"" + std::string(text) + "\" (expected user@example.com)";
-            return false;
-        }
-        return true;
-    }
-    if (looks_like_ip(text)) {
-        CidrError why = CidrError::none;
-        auto network = parse_cidr(text, &why);
-        if (!network) {
-            switch (why) {
-                case CidrError::prefix_out_of_range:
-                    error = "prefix length out of range in \"" + std::string(text) + "\" (expected /0../32 for IPv4, /0../128 for IPv6)";
-                    break;
-                case CidrError::host_bits_set: {
-                    const std::size_t slash = text.find('/');
-                    auto address = parse_ip(text.substr(0, slash));
-                    const int prefix = std::stoi(std::string(text.substr(slash + 1)));
-                    error = "\"" + std::string(text) + "\" has host bits set (did you mean " +
-                            IpNetwork{address->masked(prefix), prefix}.str() + "?)";
-                    break;
-                }
-                default:
-                    error = "invalid IP address or CIDR \"" + std::string(text) + "\" (expected 192.0.2.7, 192.0.2.0/24 or 2001:db8::/32)";
-            }
-            return false;
-        }
-        item.kind = Item::Kind::network;
-        item.network = *network;
-        return true;
-    }
-    item.kind = Item::Kind::name;
-    item.name = lower_ascii(text);
-    for (char c : text) {
-        const unsigned char u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || c == '<' || c == '>' || c == '"' || c == ',' || c == '%' || c == '!') {
-            error = "invalid item \"" + std::string(text) + "\"";
-            return false;
-        }
-    }
-    return true;
+    return classify_form(text, item, error);
 }
 
 }  // namespace quotamilter::rules
