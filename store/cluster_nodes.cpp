@@ -119,6 +119,50 @@ bool ClusterNodes::masters(std::vector<std::shared_ptr<RedisPool>>& pools, Deadl
     return true;
 }
 
+std::shared_ptr<RedisPool> ClusterNodes::pool_for_try(std::uint16_t slot, const std::optional<RedisAddress>& ask_target,
+                                                      RedisAddress& address, Deadline deadline, std::string& error) {
+    if (ask_target) {
+        address = *ask_target;
+        return pool_at(address);
+    }
+    if (auto pool = owner_of(slot, &address)) return pool;
+    if (!refresh(deadline, error)) return nullptr;
+    if (auto pool = owner_of(slot, &address)) return pool;
+    error = "Redis Cluster: no master serves slot " + std::to_string(slot);
+    return nullptr;
+}
+
+bool ClusterNodes::follow_redirect(std::uint16_t slot, const std::string& text, int& redirections,
+                                   std::optional<RedisAddress>& ask_target, Deadline deadline, std::string& error) {
+    if (text.starts_with("TRYAGAIN")) {
+        // A multi-key command while its keys are split by a migration:
+        // wait a little for MIGRATE to move the rest.
+        std::this_thread::sleep_for(std::min<Clock::duration>(tryagain_pause, deadline - Clock::now()));
+        return true;
+    }
+    if (++redirections > max_redirections) {
+        error = "Redis Cluster: too many redirections for slot " + std::to_string(slot) + " (" + text + ")";
+        return false;
+    }
+    // While a migration ends, the nodes learn the slot's new owner one by
+    // one: a MOVED may point back and forth for a moment. Beyond the
+    // first hops, pause before following (still within the deadline).
+    if (redirections > quick_redirections)
+        std::this_thread::sleep_for(std::min<Clock::duration>(tryagain_pause, deadline - Clock::now()));
+    const auto target = cluster::redirect_address(text);
+    if (!target) {
+        error = "Redis Cluster: cannot parse '" + text + "'";
+        return false;
+    }
+    if (text.starts_with("ASK ")) {
+        ask_target = target;
+    } else {  // MOVED: the slot has a new owner for good
+        std::lock_guard lock(mutex_);
+        owner_[slot] = static_cast<int>(node_index(*target));
+    }
+    return true;
+}
+
 bool ClusterNodes::run_in_slot(std::uint16_t slot, std::span<const RedisCommand> commands,
                                std::vector<ReplyPtr>& replies, Deadline deadline,
                                std::string& error) {
@@ -126,21 +170,8 @@ bool ClusterNodes::run_in_slot(std::uint16_t slot, std::span<const RedisCommand>
     int redirections = 0;
     while (Clock::now() < deadline) {
         RedisAddress address;
-        std::shared_ptr<RedisPool> pool;
-        if (ask_target) {
-            address = *ask_target;
-            pool = pool_at(address);
-        } else {
-            pool = owner_of(slot, &address);
-            if (!pool) {
-                if (!refresh(deadline, error)) return false;
-                pool = owner_of(slot, &address);
-                if (!pool) {
-                    error = "Redis Cluster: no master serves slot " + std::to_string(slot);
-                    return false;
-                }
-            }
-        }
+        std::shared_ptr<RedisPool> pool = pool_for_try(slot, ask_target, address, deadline, error);
+        if (!pool) return false;
         std::vector<RedisCommand> asking_batch;
         std::span<const RedisCommand> batch = commands;
         if (ask_target) {
@@ -176,34 +207,7 @@ bool ClusterNodes::run_in_slot(std::uint16_t slot, std::span<const RedisCommand>
                 break;
             }
         if (!redirect) return true;
-        const std::string text = reply_text(redirect);
-        if (text.starts_with("TRYAGAIN")) {
-            // A multi-key command while its keys are split by a migration:
-            // wait a little for MIGRATE to move the rest.
-            std::this_thread::sleep_for(std::min<Clock::duration>(tryagain_pause, deadline - Clock::now()));
-            continue;
-        }
-        if (++redirections > max_redirections) {
-            error = "Redis Cluster: too many redirections for slot " + std::to_string(slot) + " (" +
-                    text + ")";
-            return false;
-        }
-        // While a migration ends, the nodes learn the slot's new owner one by
-        // one: a MOVED may point back and forth for a moment. Beyond the
-        // first hops, pause before following (still within the deadline).
-        if (redirections > quick_redirections)
-            std::this_thread::sleep_for(std::min<Clock::duration>(tryagain_pause, deadline - Clock::now()));
-        const auto target = cluster::redirect_address(text);
-        if (!target) {
-            error = "Redis Cluster: cannot parse '" + text + "'";
-            return false;
-        }
-        if (text.starts_with("ASK ")) {
-            ask_target = target;
-        } else {  // MOVED: the slot has a new owner for good
-            std::lock_guard lock(mutex_);
-            owner_[slot] = static_cast<int>(node_index(*target));
-        }
+        if (!follow_redirect(slot, reply_text(redirect), redirections, ask_target, deadline, error)) return false;
     }
     if (error.empty()) error = "Redis Cluster: timed out (slot " + std::to_string(slot) + ")";
     return false;

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <mutex>
 
 #include "store/cluster_slots.h"
@@ -64,6 +65,13 @@ private:
     std::size_t node_index(const RedisAddress& address);
     std::shared_ptr<RedisPool> owner_of(std::uint16_t slot, RedisAddress* address);
     std::shared_ptr<RedisPool> pool_at(const RedisAddress& address);
+    // run_in_slot's parts: the pool of this try (the ASK target, else the
+    // slot's owner, refreshing the map once), and following a MOVED, ASK or
+    // TRYAGAIN answer (false: give up, `error` set).
+    std::shared_ptr<RedisPool> pool_for_try(std::uint16_t slot, const std::optional<RedisAddress>& ask_target,
+                                            RedisAddress& address, Deadline deadline, std::string& error);
+    bool follow_redirect(std::uint16_t slot, const std::string& text, int& redirections,
+                         std::optional<RedisAddress>& ask_target, Deadline deadline, std::string& error);
     // Reloads the slot map from the first node that answers. True if a map
     // is loaded (now or before, when rate-limited).
     bool refresh(Deadline deadline, std::string& error);
