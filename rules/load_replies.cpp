@@ -4,6 +4,7 @@
 // 5XX) and enhanced code (4.X.X or 5.X.X), and that code and xcode agree with
 // the verdict -- their own or the one they inherit from defaults.
 #include "rules/load_context.h"
+#include "rules/replies.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,8 +13,6 @@ namespace quotamilter::rules::load_internal {
 
 namespace {
 
-// The first digit a code must have under `verdict` (tempfail or reject).
-char expected_class(Verdict verdict) { return verdict == Verdict::tempfail ? '4' : '5'; }
 
 // How the rest of a code of `key` looks, closing the "(expected 4" of a message.
 std::string_view code_shape(std::string_view key) { return key == "code" ? "XX)" : ".X.X)"; }
@@ -47,29 +46,13 @@ std::optional<std::string> parse_code(LoadContext& context, const JsonValue& val
     std::string text;
     if (value.kind == Kind::integer) text = std::to_string(value.integer);
     else if (value.kind == Kind::string) text = value.string;
-    if (text.size() == 3 && (text[0] == '4' || text[0] == '5') && std::isdigit(static_cast<unsigned char>(text[1])) &&
-        std::isdigit(static_cast<unsigned char>(text[2]))) {
-        return text;
-    }
+    if (is_reply_code(text)) return text;
     context.error(value.position, "code: expected an SMTP reply code 4XX or 5XX, e.g. \"451\" or \"550\"");
     return std::nullopt;
 }
 
 std::optional<std::string> parse_xcode(LoadContext& context, const JsonValue& value) {
-    bool ok = value.kind == Kind::string;
-    if (ok) {
-        // class "." subject "." detail, RFC 3463: class 4 or 5, 1-3 digits each.
-        const std::string& text = value.string;
-        const std::size_t first = text.find('.');
-        const std::size_t second = first == std::string::npos ? first : text.find('.', first + 1);
-        auto digits = [](std::string_view part) {
-            return !part.empty() && part.size() <= 3 &&
-                   std::all_of(part.begin(), part.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-        };
-        ok = first == 1 && second != std::string::npos && (text[0] == '4' || text[0] == '5') &&
-             digits(std::string_view(text).substr(first + 1, second - first - 1)) &&
-             digits(std::string_view(text).substr(second + 1));
-    }
+    const bool ok = value.kind == Kind::string && is_enhanced_code(value.string);
     if (!ok) {
         context.error(value.position, "xcode: expected an enhanced status code 4.X.X or 5.X.X, e.g. \"4.7.1\"");
         return std::nullopt;
@@ -151,7 +134,7 @@ void check_codes_agree(LoadContext& context, Verdict verdict, const SmtpCodes& c
                                         " (the message is accepted; only tempfail and reject send a code)");
             return;
         }
-        const char expected = expected_class(verdict);
+        const char expected = reply_class(verdict);
         if ((*value)[0] != expected) {
             context.error(position, std::string(where) + ": " + std::string(key) + " " + in_quotes(*value) +
                                         " disagrees with verdict " + in_quotes(to_string(verdict)) + " (expected " +
@@ -166,7 +149,7 @@ void check_inherited_code(LoadContext& context, Verdict verdict, const std::stri
                           TextPosition verdict_position) {
     // quarantine/discard send no code: a default code simply does not concern them
     if (verdict != Verdict::tempfail && verdict != Verdict::reject) return;
-    const char expected = expected_class(verdict);
+    const char expected = reply_class(verdict);
     if (value[0] == expected) return;
     context.error(verdict_position, "quota: verdict " + in_quotes(to_string(verdict)) + " disagrees with " +
                                         std::string(key) + " " + in_quotes(value) + " from defaults (set \"" +

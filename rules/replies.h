@@ -18,6 +18,14 @@ struct ReplyCodes {
 // 550 5.7.1 for reject; 451 4.7.1 for tempfail (and any other verdict).
 ReplyCodes default_reply_codes(Verdict verdict);
 
+// The class digit of a refusing verdict's codes: '5' for reject, '4' otherwise.
+char reply_class(Verdict verdict);
+
+// "451": three digits, the first 4 or 5. "4.7.1": class.subject.detail
+// (RFC 3463), class 4 or 5, subject and detail of 1 to 3 digits.
+bool is_reply_code(std::string_view code);
+bool is_enhanced_code(std::string_view xcode);
+
 // Is `code` ("550") / `xcode` ("5.7.1") of the verdict's class (5 for reject,
 // 4 otherwise)? A configured code of the other class is replaced by the default.
 bool code_fits_verdict(std::string_view code, Verdict verdict);
